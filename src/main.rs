@@ -1,0 +1,2 @@
+//! The `agentlane` command line.
+fn main() {}
