@@ -22,12 +22,12 @@ pub mod runtime;
 pub(crate) mod sync;
 pub mod topic;
 
-#[doc(hidden)]
 pub mod demo;
 
 pub use frame::{Frame, FrameError, FrameRef};
 pub use runtime::{
-    Agent, BackPressure, Context, Delivery, IdleStrategy, Outcome, Placement, PublishError,
-    Publisher, RecvError, Runtime, RuntimeBuilder, Subscriber,
+    Agent, BackPressure, BuildError, Context, Delivery, EmitError, IdleStrategy, Outcome,
+    Placement, PublishError, Publisher, RecvError, Runtime, RuntimeBuilder, ShutdownReport,
+    Subscriber, SubscriptionConfig, Work,
 };
-pub use topic::TopicConfig;
+pub use topic::{TopicConfig, TopicId};

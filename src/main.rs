@@ -1,2 +1,95 @@
-//! The `agentlane` command line.
-fn main() {}
+//! The `agentlane` command line: demo pipelines on real data.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use agentlane::demo::sentiment::{self, SentimentOptions};
+
+/// agentlane: an embedded agent runtime. Pinned agents, lock-free lanes, Cap'n Proto frames.
+#[derive(Debug, Parser)]
+#[command(name = "agentlane", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a demo pipeline on the vendored real data.
+    #[command(subcommand)]
+    Demo(Demo),
+}
+
+#[derive(Debug, Subcommand)]
+enum Demo {
+    /// Posts -> VADER sentiment scorers -> aggregator, over 4,200 human-rated posts.
+    Sentiment(SentimentArgs),
+}
+
+#[derive(Debug, Args)]
+struct SentimentArgs {
+    /// Posts file (`id<TAB>mean rating<TAB>text` per line). Default: the vendored posts.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// VADER lexicon file. Default: the vendored lexicon.
+    #[arg(long)]
+    lexicon: Option<PathBuf>,
+    /// Scorer agents.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Stream the input this many times (for load).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AGENTLANE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo(Demo::Sentiment(args)) => demo_sentiment(args),
+    }
+}
+
+fn demo_sentiment(args: SentimentArgs) -> ExitCode {
+    let mut options = SentimentOptions::vendored();
+    if let Some(input) = args.input {
+        options.input = input;
+    }
+    if let Some(lexicon) = args.lexicon {
+        options.lexicon = lexicon;
+    }
+    options.workers = args.workers;
+    options.repeat = args.repeat;
+
+    match sentiment::run(&options) {
+        Ok(report) if args.json => match serde_json::to_string(&report) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&format!("cannot render the report as JSON: {error}")),
+        },
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&error.to_string()),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("agentlane: {message}");
+    ExitCode::FAILURE
+}

@@ -1,1 +1,259 @@
-//! placeholder
+//! The runtime: agents on their threads, the host's handles, dead letters and shutdown.
+//!
+//! A [`Runtime`] is declared with a [`RuntimeBuilder`] (topics, agents with their
+//! subscriptions and placements, host subscribers), started, and shut down with
+//! [`Runtime::shutdown`]. While it runs, the host publishes with [`Publisher`] and reads
+//! with [`Subscriber`]; agents publish from their handlers through [`Context`].
+//!
+//! # Ordering
+//!
+//! Within a partition an agent sees first deliveries in offset order. A frame whose
+//! handler returns `Retry` is delivered again before any later frame of its partition,
+//! until it is acked or dead-lettered, so a key is never reordered.
+
+mod agent;
+mod builder;
+mod clock;
+mod context;
+mod dead_letter;
+mod idle;
+mod member;
+mod placement;
+mod publish;
+mod shared;
+mod start;
+mod stats;
+mod subscriber;
+mod worker;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+pub use agent::{Agent, Delivery, Outcome, Work};
+pub use builder::{AgentSpec, RuntimeBuilder, SubscriberId, SubscriptionConfig};
+pub use context::{Context, EmitError};
+pub use dead_letter::{DeadLetterReason, DEAD_LETTER_TOPIC};
+pub use placement::{IdleStrategy, Placement};
+pub use publish::{PublishError, Publisher};
+pub use shared::StateStore;
+pub use stats::AgentSnapshot;
+pub use subscriber::{RecvError, Subscriber};
+
+pub use crate::topic::{BackPressure, TopicId};
+
+use shared::Shared;
+use worker::Worker;
+
+/// Why a runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Two topics, agents or host subscriptions share a name.
+    #[error("{kind} name {name:?} is used twice")]
+    DuplicateName {
+        /// What the name names.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// A topic was declared with zero partitions.
+    #[error("topic {topic:?} has no partitions")]
+    NoPartitions {
+        /// The topic.
+        topic: String,
+    },
+    /// A topic's frame maximum cannot hold an envelope.
+    #[error("topic {topic:?}: max_frame_size {max_frame_size} is below the minimum of 64 bytes")]
+    FrameSizeTooSmall {
+        /// The topic.
+        topic: String,
+        /// The size asked for.
+        max_frame_size: usize,
+    },
+    /// A `TopicId` that this builder did not issue.
+    #[error("unknown topic id {id}")]
+    UnknownTopic {
+        /// The id.
+        id: usize,
+    },
+    /// An agent was pinned to a core the process may not run on.
+    #[error("agent {agent:?} is pinned to core {core}, which does not exist (available: {available:?})")]
+    NoSuchCore {
+        /// The agent.
+        agent: String,
+        /// The core asked for.
+        core: usize,
+        /// The cores the process may run on.
+        available: Vec<usize>,
+    },
+    /// Two busy-spinning agents were pinned to one core.
+    #[error("agents {agents:?} would busy-spin on the same core {core}")]
+    SpinnersShareCore {
+        /// The core.
+        core: usize,
+        /// The agents.
+        agents: Vec<String>,
+    },
+    /// More busy-spinning threads than cores.
+    #[error("{spinners} busy-spinning threads would share {cores} cores")]
+    TooManySpinners {
+        /// Busy-spinning threads asked for.
+        spinners: usize,
+        /// Cores available.
+        cores: usize,
+    },
+    /// A subscription with `max_deliver` of 0, which could never deliver anything.
+    #[error("subscription {subscription:?}: max_deliver must be at least 1")]
+    ZeroMaxDeliver {
+        /// The subscription.
+        subscription: String,
+    },
+    /// An agent thread could not be spawned.
+    #[error("spawning agent thread {thread:?}: {source}")]
+    Spawn {
+        /// The thread's name.
+        thread: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+}
+
+/// What shutdown left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// True when every published frame was settled before the deadline.
+    pub drained: bool,
+    /// Per topic, frames published but not settled by every subscription when the agents
+    /// stopped. They lived in memory only and are gone.
+    pub unsettled: Vec<(String, usize)>,
+    /// Agent threads that ended by a panic outside any handler (a bug in the runtime).
+    pub crashed_threads: Vec<String>,
+}
+
+/// A running graph of agents. See the [module docs](self).
+#[derive(Debug)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+    threads: Vec<(String, JoinHandle<()>)>,
+    doorbells: Vec<Arc<event_listener::Event>>,
+    subscribers: Mutex<Vec<Option<Subscriber>>>,
+}
+
+impl Runtime {
+    fn launch(shared: Arc<Shared>, workers: Vec<Worker>, subscribers: Vec<Option<Subscriber>>) -> Result<Self, BuildError> {
+        let mut runtime = Runtime {
+            doorbells: workers.iter().map(|w| w.idler_doorbell.clone()).collect(),
+            shared,
+            threads: Vec::new(),
+            subscribers: Mutex::new(subscribers),
+        };
+        for worker in workers {
+            let thread = worker.name.clone();
+            match worker.spawn(runtime.shared.clone()) {
+                Ok(handle) => runtime.threads.push((thread, handle)),
+                Err(source) => {
+                    runtime.stop_threads();
+                    return Err(BuildError::Spawn { thread, source });
+                }
+            }
+        }
+        tracing::debug!(threads = runtime.threads.len(), topics = runtime.shared.topics.len(), "runtime started");
+        Ok(runtime)
+    }
+
+    /// A new publisher into `topic`.
+    pub fn publisher(&self, topic: TopicId) -> Publisher {
+        Publisher::new(self.shared.clone(), topic)
+    }
+
+    /// Takes the host subscriber declared as `id`; `None` if it was taken already.
+    pub fn take_subscriber(&self, id: SubscriberId) -> Option<Subscriber> {
+        self.subscribers.lock().get_mut(id.0).and_then(Option::take)
+    }
+
+    /// The dead-letter topic.
+    pub fn dead_letter_topic(&self) -> TopicId {
+        self.shared.dead_letters
+    }
+
+    /// A snapshot of one agent's counters.
+    pub fn stats(&self, agent: &str) -> Option<AgentSnapshot> {
+        self.shared.stats.get(agent).map(|s| s.snapshot())
+    }
+
+    /// The state store of an agent.
+    pub fn state(&self, agent: &str) -> Option<Arc<StateStore>> {
+        self.shared.states.get(agent).map(|s| s.clone())
+    }
+
+    /// Stops intake, lets in-flight frames drain through the graph until every topic is
+    /// settled or `deadline` has passed, then stops every agent thread.
+    ///
+    /// Publishes by the host fail with `Closed` from the moment this is called; source
+    /// agents are no longer polled; agents keep handling and publishing frames until the
+    /// drain ends.
+    pub fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
+        let until = Instant::now() + deadline;
+
+        // Stop intake and wait for every thread to have stopped polling its sources.
+        self.shared.intake_open.store(false, Ordering::Release);
+        self.wake_all();
+        let threads = self.threads.len();
+        while self.shared.threads_draining.load(Ordering::Acquire) < threads && Instant::now() < until {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+
+        // Let what is in flight drain.
+        let settled = || self.shared.topics.iter().all(|t| t.is_settled());
+        while !settled() && Instant::now() < until {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let drained = settled();
+        let unsettled = self
+            .shared
+            .topics
+            .iter()
+            .filter(|t| !t.is_settled())
+            .map(|t| (t.name.clone(), t.unsettled()))
+            .collect::<Vec<_>>();
+        if !drained {
+            tracing::warn!(?unsettled, "shutdown deadline passed with frames unsettled; they are lost");
+        }
+
+        let crashed_threads = self.stop_threads();
+        ShutdownReport { drained, unsettled, crashed_threads }
+    }
+
+    fn wake_all(&self) {
+        self.doorbells.iter().for_each(|d| idle::Idler::wake(d));
+    }
+
+    /// Stops and joins every thread; returns those that panicked.
+    fn stop_threads(&mut self) -> Vec<String> {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.intake_open.store(false, Ordering::Release);
+        self.shared.topics.iter().for_each(|t| t.close());
+        self.wake_all();
+        let mut crashed = Vec::new();
+        for (name, handle) in self.threads.drain(..) {
+            if handle.join().is_err() {
+                tracing::error!(thread = %name, "agent thread panicked");
+                crashed.push(name);
+            }
+        }
+        crashed
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.stop_threads();
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The three agents of the sentiment pipeline: a reader that streams posts, scorers that
+//! rate them with VADER, and an aggregator that checks them against the human ratings.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+
+use crate::demo::sentiment::posts::Post;
+use crate::demo::sentiment::vader::Vader;
+use crate::frame::sentiment_capnp::{post, score};
+use crate::runtime::{Agent, Context, Delivery, EmitError, Outcome, Work};
+use crate::topic::TopicId;
+
+/// Posts the reader publishes per poll before it lets its thread look at other work.
+const READ_BATCH: usize = 64;
+
+/// Streams the posts into the posts topic, `repeat` times over, keyed by sequence number.
+#[derive(Debug)]
+pub(crate) struct Reader {
+    pub(crate) posts: Arc<Vec<Post>>,
+    pub(crate) repeat: usize,
+    pub(crate) topic: TopicId,
+    /// The next sequence number to publish; shared so a rebuilt reader resumes.
+    pub(crate) next: Arc<AtomicU64>,
+}
+
+impl Agent for Reader {
+    fn on_frame(&mut self, _frame: &Delivery<'_>, _ctx: &mut Context<'_>) -> Outcome {
+        Outcome::Ack
+    }
+
+    fn on_poll(&mut self, ctx: &mut Context<'_>) -> Work {
+        let total = (self.posts.len() * self.repeat) as u64;
+        for _ in 0..READ_BATCH {
+            let seq = self.next.load(Ordering::Relaxed);
+            if seq >= total {
+                return Work::Finished;
+            }
+            let post = &self.posts[(seq % self.posts.len() as u64) as usize];
+            let published = ctx.publish(self.topic, &seq.to_le_bytes(), |payload| {
+                let mut p = payload.init_as::<post::Builder>();
+                p.set_id(post.id);
+                p.set_rating(post.rating);
+                p.set_text(post.text.as_str());
+                Ok(())
+            });
+            match published {
+                Ok(_) => self.next.store(seq + 1, Ordering::Relaxed),
+                // A full lane: try the same post again on the next poll.
+                Err(EmitError::Publish { .. }) => return Work::Busy,
+                Err(error) => {
+                    tracing::error!(seq, %error, "post cannot be encoded; skipping it");
+                    self.next.store(seq + 1, Ordering::Relaxed);
+                }
+            }
+        }
+        Work::Busy
+    }
+}
+
+/// Scores each post with VADER and publishes the score, keyed like the post.
+#[derive(Debug)]
+pub(crate) struct Scorer {
+    pub(crate) vader: Arc<Vader>,
+    pub(crate) scores: TopicId,
+}
+
+impl Agent for Scorer {
+    fn on_frame(&mut self, frame: &Delivery<'_>, ctx: &mut Context<'_>) -> Outcome {
+        // Read the post in place.
+        let (Ok(key), Ok(post)) = (frame.key(), frame.payload::<post::Owned>()) else {
+            return Outcome::reject("payload is not a Post");
+        };
+        let Ok(text) = post.get_text().map_err(drop).and_then(|t| t.to_str().map_err(drop)) else {
+            return Outcome::reject("post text is not UTF-8");
+        };
+        let polarity = self.vader.polarity(text);
+
+        // Publish the score; a full lane means try this post again shortly.
+        let posted_ns = frame.frame().publish_time_ns();
+        let published = ctx.publish(self.scores, key, |payload| {
+            let mut s = payload.init_as::<score::Builder>();
+            s.set_id(post.get_id());
+            s.set_rating(post.get_rating());
+            s.set_compound(polarity.compound);
+            s.set_neg(polarity.neg);
+            s.set_neu(polarity.neu);
+            s.set_pos(polarity.pos);
+            s.set_posted_ns(posted_ns);
+            Ok(())
+        });
+        match published {
+            Ok(_) => Outcome::Ack,
+            Err(EmitError::Publish { .. }) => Outcome::Retry { after: Duration::from_millis(1) },
+            Err(_) => Outcome::reject("score cannot be encoded"),
+        }
+    }
+}
+
+/// What the aggregator has seen so far; shared with the host.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    /// Scores aggregated (read by the host to know when the run is complete).
+    pub(crate) processed: AtomicU64,
+    pub(crate) inner: Mutex<TallyInner>,
+}
+
+/// The aggregator's counters and histogram.
+#[derive(Debug)]
+pub(crate) struct TallyInner {
+    /// Posts with a non-zero human rating.
+    pub(crate) rated: u64,
+    /// Of those, posts whose compound score has the same sign.
+    pub(crate) agreed: u64,
+    /// End-to-end latency from the post's publish to its aggregation, in microseconds.
+    pub(crate) latency_us: Histogram<u64>,
+    /// Order-independent hash of every score: the wrapping sum of each one's hash.
+    pub(crate) digest: u64,
+    /// Aggregation time of the first and last score, in ns since the epoch.
+    pub(crate) first_ns: u64,
+    pub(crate) last_ns: u64,
+}
+
+impl Tally {
+    pub(crate) fn new() -> Self {
+        let histogram = Histogram::new_with_bounds(1, 60_000_000, 3).expect("static bounds are valid");
+        let inner = TallyInner { rated: 0, agreed: 0, latency_us: histogram, digest: 0, first_ns: 0, last_ns: 0 };
+        Self { processed: AtomicU64::new(0), inner: Mutex::new(inner) }
+    }
+}
+
+/// Checks every score against the human rating and records its latency.
+#[derive(Debug)]
+pub(crate) struct Aggregator {
+    pub(crate) tally: Arc<Tally>,
+}
+
+impl Agent for Aggregator {
+    fn on_frame(&mut self, frame: &Delivery<'_>, ctx: &mut Context<'_>) -> Outcome {
+        let (Ok(key), Ok(score)) = (frame.key(), frame.payload::<score::Owned>()) else {
+            return Outcome::reject("payload is not a Score");
+        };
+        let now = ctx.now();
+        let latency_us = now.saturating_sub(score.get_posted_ns()) / 1_000;
+        let (rating, compound) = (score.get_rating(), score.get_compound());
+        let fields = [score.get_id(), compound.to_bits(), score.get_neg().to_bits(), score.get_neu().to_bits(), score.get_pos().to_bits()];
+
+        let mut tally = self.tally.inner.lock();
+        if rating != 0.0 {
+            tally.rated += 1;
+            tally.agreed += u64::from(compound != 0.0 && (compound > 0.0) == (rating > 0.0));
+        }
+        tally.latency_us.saturating_record(latency_us.max(1));
+        tally.digest = tally.digest.wrapping_add(score_hash(key, &fields));
+        if tally.first_ns == 0 {
+            tally.first_ns = now;
+        }
+        tally.last_ns = now;
+        drop(tally);
+
+        self.tally.processed.fetch_add(1, Ordering::Release);
+        Outcome::Ack
+    }
+}
+
+/// The hash of one score for the digest: FNV-1a over the key and the score's fields.
+pub(crate) fn score_hash(key: &[u8], fields: &[u64]) -> u64 {
+    let words = fields.iter().flat_map(|f| f.to_le_bytes());
+    let bytes = key.iter().copied().chain(words);
+    bytes.fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}

@@ -1,0 +1,126 @@
+//! `Context`: what an agent can do from inside a handler (publish, read the clock, keep
+//! state).
+
+use std::time::Instant;
+
+use crate::frame::{FrameEncoder, FrameError, FrameHeader};
+use crate::runtime::publish::{publish_bytes, PublishError, Wait};
+use crate::runtime::shared::{Shared, StateStore};
+use crate::runtime::stats::AgentStats;
+use crate::topic::{key_hash, BackPressure, TopicId};
+
+/// Why a publish from inside a handler did not happen.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The frame could not be built.
+    #[error("encoding frame: {0}")]
+    Encode(#[from] FrameError),
+    /// The frame was built but not published.
+    #[error("publishing to {topic}: {error}")]
+    Publish {
+        /// The topic the frame was meant for.
+        topic: String,
+        /// Why it was not published.
+        error: PublishError<()>,
+    },
+}
+
+/// An agent's view of the runtime while it handles a frame or is polled.
+///
+/// # Back-pressure
+///
+/// A publish from a handler on a `Block` topic waits at most the topic's `block_timeout`,
+/// then fails with `Timeout` and logs a warning naming the agent and the full topic, so a
+/// cycle in the graph (A to B to A) can stall but never freeze the process.
+#[derive(Debug)]
+pub struct Context<'a> {
+    pub(crate) shared: &'a Shared,
+    pub(crate) encoder: &'a mut FrameEncoder,
+    pub(crate) agent: &'a str,
+    pub(crate) stats: &'a AgentStats,
+    pub(crate) state: &'a StateStore,
+}
+
+impl Context<'_> {
+    /// Builds a frame with `key` and the payload written by `payload`, and publishes it to
+    /// `topic` following the topic's back-pressure policy. Returns the frame's offset.
+    ///
+    /// # Errors
+    ///
+    /// `Encode` when the payload cannot be built or is too large; `Publish` when the topic
+    /// is full (after waiting, on a `Block` topic) or closed.
+    pub fn publish<F>(&mut self, topic: TopicId, key: &[u8], payload: F) -> Result<u64, EmitError>
+    where
+        F: FnOnce(capnp::any_pointer::Builder<'_>) -> capnp::Result<()>,
+    {
+        self.emit(topic, key, payload, Wait::Policy)
+    }
+
+    /// As [`publish`](Self::publish), but never waits for a credit.
+    ///
+    /// # Errors
+    ///
+    /// As [`publish`](Self::publish), with `Full` instead of waiting.
+    pub fn try_publish<F>(&mut self, topic: TopicId, key: &[u8], payload: F) -> Result<u64, EmitError>
+    where
+        F: FnOnce(capnp::any_pointer::Builder<'_>) -> capnp::Result<()>,
+    {
+        self.emit(topic, key, payload, Wait::Never)
+    }
+
+    fn emit<F>(&mut self, id: TopicId, key: &[u8], payload: F, wait: Wait) -> Result<u64, EmitError>
+    where
+        F: FnOnce(capnp::any_pointer::Builder<'_>) -> capnp::Result<()>,
+    {
+        // Encode into the thread's reusable buffer.
+        let topic = self.shared.topic(id);
+        let hash = key_hash(key);
+        let header = FrameHeader {
+            topic: &topic.name,
+            partition: 0,
+            offset: 0,
+            key,
+            publish_time_ns: self.now(),
+            attempt: 1,
+            headers: &[],
+        };
+        let bytes = self.encoder.encode(&header, payload)?;
+
+        // Publish, naming the edge if it stayed full past the deadline.
+        let started = Instant::now();
+        match publish_bytes(topic, hash, bytes, wait) {
+            Ok(offset) => {
+                AgentStats::bump(&self.stats.published);
+                Ok(offset)
+            }
+            Err(error) => {
+                if matches!(error, PublishError::Timeout(())) && topic.config.back_pressure == BackPressure::Block {
+                    tracing::warn!(
+                        agent = self.agent,
+                        topic = %topic.name,
+                        waited_ms = started.elapsed().as_millis() as u64,
+                        "publish from a handler timed out: the lane stayed full (a cycle or a stalled consumer)"
+                    );
+                }
+                Err(EmitError::Publish { topic: topic.name.clone(), error })
+            }
+        }
+    }
+
+    /// Nanoseconds since the Unix epoch, from the runtime's monotonic clock.
+    pub fn now(&self) -> u64 {
+        self.shared.clock.now_ns()
+    }
+
+    /// The name of the agent being run.
+    pub fn agent_name(&self) -> &str {
+        self.agent
+    }
+
+    /// The agent's state store: shared by every member with this agent's name, kept across
+    /// rebuilds after a panic, readable by the host with `Runtime::state`.
+    pub fn state(&self) -> &StateStore {
+        self.state
+    }
+}

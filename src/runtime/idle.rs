@@ -1,0 +1,64 @@
+//! The idle loop of an agent thread: spin, yield, then sleep on the thread's doorbell.
+//!
+//! Every lane a thread reads rings the thread's doorbell (an `event_listener::Event`) after
+//! each commit. Ringing costs a fence and a load when nobody listens, so a busy thread pays
+//! almost nothing; a sleeping one is woken at once. To close the race between "no work"
+//! and "go to sleep", the thread registers its listener first, looks at its lanes once
+//! more, and only then sleeps.
+
+use std::sync::Arc;
+
+use crossbeam_utils::Backoff;
+use event_listener::{Event, Listener};
+
+use crate::runtime::placement::{IdleStrategy, MAX_PARK};
+
+/// The idle state of one thread.
+#[derive(Debug)]
+pub(crate) struct Idler {
+    strategy: IdleStrategy,
+    backoff: Backoff,
+    doorbell: Arc<Event>,
+}
+
+impl Idler {
+    /// An idler for a thread woken through `doorbell`.
+    pub(crate) fn new(strategy: IdleStrategy, doorbell: Arc<Event>) -> Self {
+        Self { strategy, backoff: Backoff::new(), doorbell }
+    }
+
+    /// Called after a round that did work: the next idle starts from the cheapest step.
+    pub(crate) fn reset(&self) {
+        self.backoff.reset();
+    }
+
+    /// Called after a round that found no work. `has_work` looks at the lanes again once
+    /// a listener is registered, so a frame committed meanwhile is never slept through.
+    pub(crate) fn idle(&self, has_work: impl FnOnce() -> bool) {
+        match self.strategy {
+            IdleStrategy::BusySpin => std::hint::spin_loop(),
+            IdleStrategy::Yield => std::thread::yield_now(),
+            IdleStrategy::Backoff => self.backoff_then_park(has_work),
+        }
+    }
+
+    fn backoff_then_park(&self, has_work: impl FnOnce() -> bool) {
+        // Spin and yield while the backoff is young.
+        if !self.backoff.is_completed() {
+            self.backoff.snooze();
+            return;
+        }
+
+        // Register, re-check, sleep.
+        let listener = self.doorbell.listen();
+        if has_work() {
+            return;
+        }
+        listener.wait_timeout(MAX_PARK);
+    }
+
+    /// Wakes the thread if it sleeps.
+    pub(crate) fn wake(doorbell: &Event) {
+        doorbell.notify(usize::MAX);
+    }
+}

@@ -1,0 +1,278 @@
+//! Starting a runtime: check the declarations, build the topics, assign partitions to
+//! subscription members, group agents into threads, wire doorbells, spawn.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use event_listener::Event;
+
+use crate::lane::LaneReader;
+use crate::runtime::builder::{RuntimeBuilder, SubscriptionConfig};
+use crate::runtime::clock::Clock;
+use crate::runtime::member::{Lane, Member};
+use crate::runtime::placement::{IdleStrategy, Placement};
+use crate::runtime::shared::Shared;
+use crate::runtime::subscriber::Subscriber;
+use crate::runtime::worker::Worker;
+use crate::runtime::{BuildError, Runtime};
+use crate::topic::{Topic, TopicId};
+
+/// The subscriptions of each topic, numbered in order of first declaration.
+type SubscriptionIndex = HashMap<(TopicId, String), usize>;
+
+pub(crate) fn start(mut builder: RuntimeBuilder) -> Result<Runtime, BuildError> {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    check(&builder, &cores)?;
+    size_dead_letter_topic(&mut builder);
+
+    // Topics, each with one cursor set per subscription.
+    let subscriptions = index_subscriptions(&builder);
+    let topics = builder
+        .topics
+        .iter()
+        .enumerate()
+        .map(|(id, (name, config))| {
+            let count = subscriptions.keys().filter(|(t, _)| t.0 == id).count();
+            Topic::new(name.clone(), config.clone(), count)
+        })
+        .collect::<Vec<_>>();
+    let shared = Arc::new(Shared {
+        max_frame_size: builder.topics.iter().map(|(_, c)| c.max_frame_size).max().unwrap_or(0),
+        topics,
+        dead_letters: TopicId(0),
+        clock: Clock::new(),
+        intake_open: AtomicBool::new(true),
+        threads_draining: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+        stats: DashMap::new(),
+        states: DashMap::new(),
+    });
+
+    let workers = build_workers(&mut builder, &shared, &subscriptions, &cores);
+    let subscribers = build_subscribers(&builder, &shared, &subscriptions);
+    Runtime::launch(shared, workers, subscribers)
+}
+
+/// Refuses declarations that cannot run.
+fn check(builder: &RuntimeBuilder, cores: &[core_affinity::CoreId]) -> Result<(), BuildError> {
+    // Topics: unique names, at least one partition.
+    let mut names = HashSet::new();
+    for (name, config) in &builder.topics {
+        if !names.insert(name.as_str()) {
+            return Err(BuildError::DuplicateName { kind: "topic", name: name.clone() });
+        }
+        if config.partitions == 0 {
+            return Err(BuildError::NoPartitions { topic: name.clone() });
+        }
+        if config.max_frame_size < 64 {
+            return Err(BuildError::FrameSizeTooSmall { topic: name.clone(), max_frame_size: config.max_frame_size });
+        }
+    }
+
+    // Agents: unique names, known topics and cores.
+    let mut names = HashSet::new();
+    for agent in &builder.agents {
+        if !names.insert(agent.name.as_str()) {
+            return Err(BuildError::DuplicateName { kind: "agent", name: agent.name.clone() });
+        }
+        for (topic, _) in &agent.subscriptions {
+            known_topic(builder, *topic)?;
+        }
+        if let Placement::Pinned(core) = agent.placement {
+            if !cores.iter().any(|c| c.id == core) {
+                let available = cores.iter().map(|c| c.id).collect();
+                return Err(BuildError::NoSuchCore { agent: agent.name.clone(), core, available });
+            }
+        }
+    }
+    for (topic, _) in &builder.subscribers {
+        known_topic(builder, *topic)?;
+    }
+    for ((topic, name), config) in &builder.subscription_configs {
+        known_topic(builder, *topic)?;
+        if config.max_deliver == 0 {
+            return Err(BuildError::ZeroMaxDeliver { subscription: name.clone() });
+        }
+    }
+
+    check_host_subscriptions(builder)?;
+    check_spinners(builder, cores.len())
+}
+
+fn known_topic(builder: &RuntimeBuilder, topic: TopicId) -> Result<(), BuildError> {
+    if topic.0 < builder.topics.len() {
+        Ok(())
+    } else {
+        Err(BuildError::UnknownTopic { id: topic.0 })
+    }
+}
+
+/// A host subscription owns every partition, so it cannot share its name with agents.
+fn check_host_subscriptions(builder: &RuntimeBuilder) -> Result<(), BuildError> {
+    let mut seen = HashSet::new();
+    for (topic, name) in &builder.subscribers {
+        let taken_by_agent = builder.agents.iter().any(|a| a.subscriptions.contains(&(*topic, name.clone())));
+        if taken_by_agent || !seen.insert((*topic, name.clone())) {
+            return Err(BuildError::DuplicateName { kind: "host subscription", name: name.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// Never two busy-spinning threads on one core, nor more of them than cores.
+fn check_spinners(builder: &RuntimeBuilder, cores: usize) -> Result<(), BuildError> {
+    let mut pinned: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    let mut groups: HashSet<&str> = HashSet::new();
+    let mut spinners = 0;
+    for agent in builder.agents.iter().filter(|a| a.idle == IdleStrategy::BusySpin) {
+        match &agent.placement {
+            Placement::Pinned(core) => {
+                pinned.entry(*core).or_default().push(&agent.name);
+                spinners += 1;
+            }
+            Placement::Shared(group) => spinners += usize::from(groups.insert(group)),
+            Placement::Floating => spinners += 1,
+        }
+    }
+    if let Some((core, agents)) = pinned.into_iter().find(|(_, agents)| agents.len() > 1) {
+        let agents = agents.into_iter().map(str::to_owned).collect();
+        return Err(BuildError::SpinnersShareCore { core, agents });
+    }
+    if spinners > cores {
+        return Err(BuildError::TooManySpinners { spinners, cores });
+    }
+    Ok(())
+}
+
+/// Gives the dead-letter topic room for any frame of the runtime plus the letter's fields.
+fn size_dead_letter_topic(builder: &mut RuntimeBuilder) {
+    let largest = builder.topics.iter().skip(1).map(|(_, c)| c.max_frame_size).max().unwrap_or(0);
+    let needed = 2 * largest + 1024;
+    let config = &mut builder.topics[0].1;
+    config.max_frame_size = config.max_frame_size.max(needed);
+}
+
+fn index_subscriptions(builder: &RuntimeBuilder) -> SubscriptionIndex {
+    let declared = builder
+        .agents
+        .iter()
+        .flat_map(|a| a.subscriptions.iter().cloned())
+        .chain(builder.subscribers.iter().cloned());
+    let mut index = SubscriptionIndex::new();
+    let mut per_topic: HashMap<TopicId, usize> = HashMap::new();
+    for key in declared {
+        if !index.contains_key(&key) {
+            let next = per_topic.entry(key.0).or_default();
+            index.insert(key, *next);
+            *next += 1;
+        }
+    }
+    index
+}
+
+/// Groups agents into threads and gives each member its partitions.
+fn build_workers(
+    builder: &mut RuntimeBuilder,
+    shared: &Arc<Shared>,
+    subscriptions: &SubscriptionIndex,
+    cores: &[core_affinity::CoreId],
+) -> Vec<Worker> {
+    // Members of each subscription, in declaration order.
+    let mut members: HashMap<(TopicId, String), Vec<usize>> = HashMap::new();
+    for (i, agent) in builder.agents.iter().enumerate() {
+        for key in &agent.subscriptions {
+            members.entry(key.clone()).or_default().push(i);
+        }
+    }
+
+    let mut workers: Vec<Worker> = Vec::new();
+    let mut group_worker: HashMap<String, usize> = HashMap::new();
+    for (i, agent) in builder.agents.iter().enumerate() {
+        // The thread this agent runs on.
+        let worker = match &agent.placement {
+            Placement::Shared(group) => *group_worker.entry(group.clone()).or_insert_with(|| {
+                workers.push(new_worker(format!("agentlane:group:{group}"), None, agent.idle));
+                workers.len() - 1
+            }),
+            placement => {
+                let core = match placement {
+                    Placement::Pinned(id) => cores.iter().copied().find(|c| c.id == *id),
+                    _ => None,
+                };
+                workers.push(new_worker(format!("agentlane:{}", agent.name), core, agent.idle));
+                workers.len() - 1
+            }
+        };
+        let worker = &mut workers[worker];
+        worker.idle = livelier(worker.idle, agent.idle);
+
+        // Its lanes: the partitions it owns in each subscription.
+        let mut lanes = Vec::new();
+        for key in &agent.subscriptions {
+            let group = &members[key];
+            let rank = group.iter().position(|&m| m == i).unwrap_or(0);
+            let sub = subscriptions[key];
+            let max_deliver = config_of(builder, key).max_deliver;
+            let topic = shared.topic(key.0);
+            for partition in (0..topic.config.partitions).filter(|p| *p as usize % group.len() == rank) {
+                let ring = &topic.rings[partition as usize];
+                ring.set_doorbell(sub, worker.idler_doorbell.clone());
+                lanes.push(Lane::new(LaneReader::new(ring.clone(), sub), key.0 .0, partition, max_deliver));
+            }
+        }
+
+        let stats = shared.stats.entry(agent.name.clone()).or_default().clone();
+        let state = shared.states.entry(agent.name.clone()).or_default().clone();
+        worker.members.push(Member::new(agent.name.clone(), agent.factory.clone(), lanes, stats, state));
+    }
+    workers
+}
+
+fn new_worker(name: String, core: Option<core_affinity::CoreId>, idle: IdleStrategy) -> Worker {
+    Worker { name, core, idle, members: Vec::new(), idler_doorbell: Arc::new(Event::new()) }
+}
+
+/// A shared thread idles as its liveliest agent asks.
+fn livelier(a: IdleStrategy, b: IdleStrategy) -> IdleStrategy {
+    let rank = |s| match s {
+        IdleStrategy::BusySpin => 0,
+        IdleStrategy::Yield => 1,
+        IdleStrategy::Backoff => 2,
+    };
+    if rank(a) <= rank(b) {
+        a
+    } else {
+        b
+    }
+}
+
+fn config_of(builder: &RuntimeBuilder, key: &(TopicId, String)) -> SubscriptionConfig {
+    builder.subscription_configs.get(key).copied().unwrap_or_default()
+}
+
+fn build_subscribers(
+    builder: &RuntimeBuilder,
+    shared: &Arc<Shared>,
+    subscriptions: &SubscriptionIndex,
+) -> Vec<Option<Subscriber>> {
+    builder
+        .subscribers
+        .iter()
+        .map(|key| {
+            let sub = subscriptions[key];
+            let doorbell = Arc::new(Event::new());
+            let readers = shared
+                .topic(key.0)
+                .rings
+                .iter()
+                .map(|ring| {
+                    ring.set_doorbell(sub, doorbell.clone());
+                    LaneReader::new(ring.clone(), sub)
+                })
+                .collect();
+            Some(Subscriber::new(shared.clone(), key.0, readers, doorbell))
+        })
+        .collect()
+}
