@@ -148,7 +148,7 @@ fn round_trip(c: &mut Criterion) {
                 match subscriber.try_recv() {
                     Ok(answer) => break answer,
                     Err(RecvError::Empty) => std::hint::spin_loop(),
-                    Err(RecvError::Closed) => panic!("runtime closed"),
+                    Err(error) => panic!("no answer: {error}"),
                 }
             };
             std::hint::black_box(answer);

@@ -26,8 +26,9 @@ pub mod demo;
 
 pub use frame::{Frame, FrameError, FrameRef};
 pub use runtime::{
-    Agent, BackPressure, BuildError, Context, Delivery, EmitError, IdleStrategy, Outcome,
-    Placement, PublishError, Publisher, RecvError, Runtime, RuntimeBuilder, ShutdownReport,
-    Subscriber, SubscriptionConfig, Work,
+    AckError, AckHandle, Agent, BackPressure, BuildError, Context, Delivery, EmitError,
+    FaultEvent, IdleStrategy, MetricsSnapshot, Outcome, Placement, PublishError, Publisher,
+    Quota, RateLimit, RecvError, RestartPolicy, Runtime, RuntimeBuilder, RuntimeError,
+    ShutdownReport, Subscriber, SubscriptionConfig, Work,
 };
 pub use topic::{TopicConfig, TopicId};

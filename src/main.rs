@@ -45,18 +45,31 @@ struct SentimentArgs {
     /// Print one JSON object instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Fraction of posts whose first delivery panics a scorer (fault injection).
+    #[arg(long, default_value_t = 0.0, value_name = "RATE")]
+    inject_panics: f64,
+    /// Fraction of posts sent as malformed frames (fault injection).
+    #[arg(long, default_value_t = 0.0, value_name = "RATE")]
+    inject_malformed: f64,
+    /// Print the runtime's metrics (Prometheus text; a `metrics` object with --json).
+    #[arg(long)]
+    metrics: bool,
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+
+    // Warnings by default; restarts after injected panics are expected, so quieter then.
+    let injecting = matches!(&cli.command, Command::Demo(Demo::Sentiment(a)) if a.inject_panics > 0.0);
+    let default = if injecting { "warn,agentlane::runtime::member=error" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AGENTLANE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
         .init();
 
-    let cli = Cli::parse();
     match cli.command {
         Command::Demo(Demo::Sentiment(args)) => demo_sentiment(args),
     }
@@ -72,6 +85,9 @@ fn demo_sentiment(args: SentimentArgs) -> ExitCode {
     }
     options.workers = args.workers;
     options.repeat = args.repeat;
+    options.inject_panics = args.inject_panics;
+    options.inject_malformed = args.inject_malformed;
+    options.metrics = args.metrics;
 
     match sentiment::run(&options) {
         Ok(report) if args.json => match serde_json::to_string(&report) {

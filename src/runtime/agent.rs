@@ -1,9 +1,11 @@
 //! The `Agent` trait, what it returns for each frame, and the delivery it is handed.
 
 use std::borrow::Cow;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::frame::{FrameError, FrameRef};
+use crate::runtime::defer::{AckHandle, DeferTable};
 use crate::runtime::Context;
 
 /// User logic with state, run on its own thread (or sharing one, see `Placement`).
@@ -75,6 +77,11 @@ pub enum Outcome {
         /// Why the frame was rejected, recorded in the dead letter.
         reason: Cow<'static, str>,
     },
+    /// Keep the frame in flight and settle it later through the [`AckHandle`] taken with
+    /// [`Delivery::ack_handle`]. If no ack comes within the subscription's ack deadline,
+    /// the frame is delivered again (its attempt counted), possibly after later frames of
+    /// its partition; the late ack is then refused as stale.
+    Defer,
 }
 
 impl Outcome {
@@ -94,6 +101,8 @@ pub struct Delivery<'a> {
     pub(crate) partition: u32,
     pub(crate) offset: u64,
     pub(crate) attempt: u32,
+    pub(crate) defer: &'a Arc<DeferTable>,
+    pub(crate) ack_deadline: Duration,
 }
 
 impl<'a> Delivery<'a> {
@@ -115,6 +124,14 @@ impl<'a> Delivery<'a> {
     /// Which delivery of this frame this is, counting from 1.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// A handle that settles this delivery later, from any thread. Return
+    /// `Outcome::Defer` after taking it; the ack deadline starts now.
+    pub fn ack_handle(&self) -> AckHandle {
+        let deadline = Instant::now() + self.ack_deadline;
+        self.defer.register(self.offset, self.attempt, deadline);
+        AckHandle { table: self.defer.clone(), offset: self.offset, attempt: self.attempt }
     }
 
     /// The frame's key.

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::frame::DEFAULT_MAX_FRAME_SIZE;
 use crate::runtime::agent::Agent;
@@ -10,6 +11,8 @@ use crate::runtime::dead_letter::DEAD_LETTER_TOPIC;
 use crate::runtime::member::Factory;
 use crate::runtime::placement::{IdleStrategy, Placement};
 use crate::runtime::start;
+use crate::runtime::supervise::RestartPolicy;
+use crate::runtime::throttle::RateLimit;
 use crate::runtime::Runtime;
 use crate::topic::{TopicConfig, TopicId};
 
@@ -19,11 +22,14 @@ use crate::topic::{TopicConfig, TopicId};
 pub struct SubscriptionConfig {
     /// Deliveries a frame gets before it is dead-lettered (at least 1). Default 5.
     pub max_deliver: u32,
+    /// How long a deferred frame may stay unacknowledged before it is delivered again.
+    /// Default 30 s.
+    pub ack_deadline: Duration,
 }
 
 impl Default for SubscriptionConfig {
     fn default() -> Self {
-        Self { max_deliver: 5 }
+        Self { max_deliver: 5, ack_deadline: Duration::from_secs(30) }
     }
 }
 
@@ -31,6 +37,12 @@ impl SubscriptionConfig {
     /// Sets how many deliveries a frame gets before it is dead-lettered.
     pub fn max_deliver(mut self, deliveries: u32) -> Self {
         self.max_deliver = deliveries;
+        self
+    }
+
+    /// Sets how long a deferred frame may stay unacknowledged.
+    pub fn ack_deadline(mut self, deadline: Duration) -> Self {
+        self.ack_deadline = deadline;
         self
     }
 }
@@ -46,6 +58,8 @@ pub struct AgentSpec {
     pub(crate) placement: Placement,
     pub(crate) idle: IdleStrategy,
     pub(crate) subscriptions: Vec<(TopicId, String)>,
+    pub(crate) restart: RestartPolicy,
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 impl std::fmt::Debug for AgentSpec {
@@ -77,6 +91,19 @@ impl AgentSpec {
     /// Sets how the agent's thread waits when idle. Default: `IdleStrategy::Backoff`.
     pub fn idle(&mut self, strategy: IdleStrategy) -> &mut Self {
         self.idle = strategy;
+        self
+    }
+
+    /// Sets how the agent is restarted after a panic. Default: `RestartPolicy::default()`.
+    pub fn restart_policy(&mut self, policy: RestartPolicy) -> &mut Self {
+        self.restart = policy;
+        self
+    }
+
+    /// Limits the rate of deliveries to the agent (see `throttle` for the back-pressure
+    /// it applies).
+    pub fn rate_limit(&mut self, limit: RateLimit) -> &mut Self {
+        self.rate_limit = Some(limit);
         self
     }
 }
@@ -158,6 +185,8 @@ impl RuntimeBuilder {
             placement: Placement::Floating,
             idle: IdleStrategy::default(),
             subscriptions: Vec::new(),
+            restart: RestartPolicy::default(),
+            rate_limit: None,
         });
         self.agents.last_mut().expect("just pushed")
     }

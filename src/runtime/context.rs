@@ -69,6 +69,25 @@ impl Context<'_> {
         self.emit(topic, key, payload, Wait::Never)
     }
 
+    /// Publishes `bytes` as a frame keyed `key`, without building or validating it: for
+    /// forwarding frames verbatim (a bridge, a replay) and for fault injection. The
+    /// runtime writes the partition and offset into the envelope when it can; a frame that
+    /// does not decode is dead-lettered by its consumer with reason `decode`.
+    ///
+    /// # Errors
+    ///
+    /// `Publish` when the frame is too large for the topic, or the topic is full or closed.
+    pub fn publish_bytes(&mut self, topic: TopicId, key: &[u8], bytes: &[u8]) -> Result<u64, EmitError> {
+        let target = self.shared.topic(topic);
+        match publish_bytes(target, key_hash(key), bytes, Wait::Policy) {
+            Ok(offset) => {
+                AgentStats::bump(&self.stats.published);
+                Ok(offset)
+            }
+            Err(error) => Err(EmitError::Publish { topic: target.name.clone(), error }),
+        }
+    }
+
     fn emit<F>(&mut self, id: TopicId, key: &[u8], payload: F, wait: Wait) -> Result<u64, EmitError>
     where
         F: FnOnce(capnp::any_pointer::Builder<'_>) -> capnp::Result<()>,

@@ -16,14 +16,18 @@ mod builder;
 mod clock;
 mod context;
 mod dead_letter;
+mod defer;
 mod idle;
 mod member;
+mod metrics;
 mod placement;
 mod publish;
 mod shared;
 mod start;
 mod stats;
 mod subscriber;
+mod supervise;
+mod throttle;
 mod worker;
 
 use std::sync::atomic::Ordering;
@@ -37,11 +41,15 @@ pub use agent::{Agent, Delivery, Outcome, Work};
 pub use builder::{AgentSpec, RuntimeBuilder, SubscriberId, SubscriptionConfig};
 pub use context::{Context, EmitError};
 pub use dead_letter::{DeadLetterReason, DEAD_LETTER_TOPIC};
+pub use defer::{AckError, AckHandle};
+pub use metrics::{AgentMetrics, LaneMetrics, LatencySummary, MetricsSnapshot};
 pub use placement::{IdleStrategy, Placement};
 pub use publish::{PublishError, Publisher};
 pub use shared::StateStore;
 pub use stats::AgentSnapshot;
 pub use subscriber::{RecvError, Subscriber};
+pub use supervise::{FaultEvent, RestartPolicy, RuntimeError};
+pub use throttle::{Quota, RateLimit};
 
 pub use crate::topic::{BackPressure, TopicId};
 
@@ -112,6 +120,13 @@ pub enum BuildError {
         /// The subscription.
         subscription: String,
     },
+    /// A subscription with an ack deadline of 0, which would redeliver every deferred
+    /// frame at once.
+    #[error("subscription {subscription:?}: ack_deadline must be above zero")]
+    ZeroAckDeadline {
+        /// The subscription.
+        subscription: String,
+    },
     /// An agent thread could not be spawned.
     #[error("spawning agent thread {thread:?}: {source}")]
     Spawn {
@@ -133,6 +148,8 @@ pub struct ShutdownReport {
     pub unsettled: Vec<(String, usize)>,
     /// Agent threads that ended by a panic outside any handler (a bug in the runtime).
     pub crashed_threads: Vec<String>,
+    /// Why the runtime had stopped on its own before `shutdown`, if it had.
+    pub failure: Option<RuntimeError>,
 }
 
 /// A running graph of agents. See the [module docs](self).
@@ -142,15 +159,22 @@ pub struct Runtime {
     threads: Vec<(String, JoinHandle<()>)>,
     doorbells: Vec<Arc<event_listener::Event>>,
     subscribers: Mutex<Vec<Option<Subscriber>>>,
+    faults: flume::Receiver<FaultEvent>,
 }
 
 impl Runtime {
-    fn launch(shared: Arc<Shared>, workers: Vec<Worker>, subscribers: Vec<Option<Subscriber>>) -> Result<Self, BuildError> {
+    fn launch(
+        shared: Arc<Shared>,
+        workers: Vec<Worker>,
+        subscribers: Vec<Option<Subscriber>>,
+        faults: flume::Receiver<FaultEvent>,
+    ) -> Result<Self, BuildError> {
         let mut runtime = Runtime {
             doorbells: workers.iter().map(|w| w.idler_doorbell.clone()).collect(),
             shared,
             threads: Vec::new(),
             subscribers: Mutex::new(subscribers),
+            faults,
         };
         for worker in workers {
             let thread = worker.name.clone();
@@ -186,6 +210,38 @@ impl Runtime {
         self.shared.stats.get(agent).map(|s| s.snapshot())
     }
 
+    /// Fault events (panics, restarts, a runtime giving up), for the host to watch. Events
+    /// past a bound of 1,024 unread are dropped (each is also logged).
+    pub fn faults(&self) -> flume::Receiver<FaultEvent> {
+        self.faults.clone()
+    }
+
+    /// Why the runtime stopped on its own, if it did (agents then no longer run).
+    pub fn failure(&self) -> Option<RuntimeError> {
+        self.shared.failure.lock().clone()
+    }
+
+    /// A snapshot of every agent's and lane's metrics.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let mut agents: Vec<AgentMetrics> = self
+            .shared
+            .stats
+            .iter()
+            .map(|entry| {
+                let handler_ns = self
+                    .shared
+                    .handler_ns
+                    .get(entry.key())
+                    .map(|h| LatencySummary::of(&h.lock()))
+                    .unwrap_or_default();
+                AgentMetrics { agent: entry.key().clone(), counters: entry.value().snapshot(), handler_ns }
+            })
+            .collect();
+        agents.sort_by(|a, b| a.agent.cmp(&b.agent));
+        let lanes = self.shared.lanes.iter().map(|l| l.snapshot()).collect();
+        MetricsSnapshot { agents, lanes }
+    }
+
     /// The state store of an agent.
     pub fn state(&self, agent: &str) -> Option<Arc<StateStore>> {
         self.shared.states.get(agent).map(|s| s.clone())
@@ -204,13 +260,14 @@ impl Runtime {
         self.shared.intake_open.store(false, Ordering::Release);
         self.wake_all();
         let threads = self.threads.len();
-        while self.shared.threads_draining.load(Ordering::Acquire) < threads && Instant::now() < until {
+        let stopped = || self.shared.stop.load(Ordering::Acquire);
+        while self.shared.threads_draining.load(Ordering::Acquire) < threads && Instant::now() < until && !stopped() {
             std::thread::sleep(Duration::from_micros(200));
         }
 
         // Let what is in flight drain.
         let settled = || self.shared.topics.iter().all(|t| t.is_settled());
-        while !settled() && Instant::now() < until {
+        while !settled() && Instant::now() < until && !stopped() {
             std::thread::sleep(Duration::from_micros(200));
         }
         let drained = settled();
@@ -226,7 +283,8 @@ impl Runtime {
         }
 
         let crashed_threads = self.stop_threads();
-        ShutdownReport { drained, unsettled, crashed_threads }
+        let failure = self.failure();
+        ShutdownReport { drained, unsettled, crashed_threads, failure }
     }
 
     fn wake_all(&self) {

@@ -93,11 +93,11 @@ pub(crate) fn publish_bytes(
 
 /// Copies `bytes` into the reserved slot and stamps it with its partition and offset.
 fn commit(reservation: Reservation<'_>, partition: u32, bytes: &[u8]) -> u64 {
-    // NB: a frame reaching here is a validated `Frame` or fresh from a `FrameEncoder`,
-    // both of which guarantee the fixed fields lie inside the root struct's data section.
+    // NB: a validated `Frame` or a `FrameEncoder`'s output always patches; raw bytes from
+    // `Context::publish_bytes` may not, and travel as they are: their consumer cannot
+    // decode them either, and dead-letters them with reason `decode`.
     reservation.commit(bytes, |slot, offset| {
-        let patched = patch::set_partition(slot, partition).and(patch::set_offset(slot, offset));
-        debug_assert!(patched.is_ok(), "validated frame could not be patched: {patched:?}");
+        let _ = patch::set_partition(slot, partition).and_then(|()| patch::set_offset(slot, offset));
     })
 }
 

@@ -4,10 +4,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 use dashmap::DashMap;
 
-use crate::runtime::clock::Clock;
-use crate::runtime::stats::AgentStats;
-use crate::topic::{Topic, TopicId};
 use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::runtime::clock::Clock;
+use crate::runtime::metrics::{LaneStats, SharedHistogram};
+use crate::runtime::stats::AgentStats;
+use crate::runtime::supervise::{FaultEvent, RuntimeError};
+use crate::topic::{Topic, TopicId};
 
 /// The key-value store an agent keeps state in across rebuilds; shared by the members of
 /// one agent name and readable by the host through `Runtime::state`.
@@ -36,6 +41,14 @@ pub(crate) struct Shared {
     pub(crate) stats: DashMap<String, Arc<AgentStats>>,
     /// Per-agent state stores, by agent name.
     pub(crate) states: DashMap<String, Arc<StateStore>>,
+    /// Per-agent merged handler latencies, by agent name.
+    pub(crate) handler_ns: DashMap<String, SharedHistogram>,
+    /// Every agent lane's counters, in start order.
+    pub(crate) lanes: Vec<Arc<LaneStats>>,
+    /// Fault events for the host (bounded; events past the bound are dropped and logged).
+    pub(crate) faults: flume::Sender<FaultEvent>,
+    /// Set once when the runtime stops on its own.
+    pub(crate) failure: Mutex<Option<RuntimeError>>,
 }
 
 impl Shared {

@@ -2,18 +2,24 @@
 //! subscription members, group agents into threads, wire doorbells, spawn.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
 use dashmap::DashMap;
 use event_listener::Event;
+use parking_lot::Mutex;
 
 use crate::lane::LaneReader;
 use crate::runtime::builder::{RuntimeBuilder, SubscriptionConfig};
 use crate::runtime::clock::Clock;
-use crate::runtime::member::{Lane, Member};
+use crate::runtime::defer::DeferTable;
+use crate::runtime::member::{Lane, Member, MemberParts};
+use crate::runtime::metrics::{latency_histogram, LaneStats, SharedHistogram};
 use crate::runtime::placement::{IdleStrategy, Placement};
-use crate::runtime::shared::Shared;
+use crate::runtime::shared::{Shared, StateStore};
+use crate::runtime::stats::AgentStats;
+use crate::runtime::supervise::Supervisor;
+use crate::runtime::throttle::Throttle;
 use crate::runtime::subscriber::Subscriber;
 use crate::runtime::worker::Worker;
 use crate::runtime::{BuildError, Runtime};
@@ -38,6 +44,9 @@ pub(crate) fn start(mut builder: RuntimeBuilder) -> Result<Runtime, BuildError> 
             Topic::new(name.clone(), config.clone(), count)
         })
         .collect::<Vec<_>>();
+    let registry = Registry::default();
+    let (workers, lanes) = build_workers(&builder, &topics, &registry, &subscriptions, &cores);
+    let (faults, fault_events) = flume::bounded(FAULT_EVENTS);
     let shared = Arc::new(Shared {
         max_frame_size: builder.topics.iter().map(|(_, c)| c.max_frame_size).max().unwrap_or(0),
         topics,
@@ -46,13 +55,27 @@ pub(crate) fn start(mut builder: RuntimeBuilder) -> Result<Runtime, BuildError> 
         intake_open: AtomicBool::new(true),
         threads_draining: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
-        stats: DashMap::new(),
-        states: DashMap::new(),
+        stats: registry.stats,
+        states: registry.states,
+        handler_ns: registry.handler_ns,
+        lanes,
+        faults,
+        failure: Mutex::new(None),
     });
 
-    let workers = build_workers(&mut builder, &shared, &subscriptions, &cores);
     let subscribers = build_subscribers(&builder, &shared, &subscriptions);
-    Runtime::launch(shared, workers, subscribers)
+    Runtime::launch(shared, workers, subscribers, fault_events)
+}
+
+/// Fault events kept for the host before new ones are dropped.
+const FAULT_EVENTS: usize = 1024;
+
+/// Per-agent records, keyed by agent name, shared by members of the same name.
+#[derive(Default)]
+struct Registry {
+    stats: DashMap<String, Arc<AgentStats>>,
+    states: DashMap<String, Arc<StateStore>>,
+    handler_ns: DashMap<String, SharedHistogram>,
 }
 
 /// Refuses declarations that cannot run.
@@ -94,6 +117,9 @@ fn check(builder: &RuntimeBuilder, cores: &[core_affinity::CoreId]) -> Result<()
         known_topic(builder, *topic)?;
         if config.max_deliver == 0 {
             return Err(BuildError::ZeroMaxDeliver { subscription: name.clone() });
+        }
+        if config.ack_deadline.is_zero() {
+            return Err(BuildError::ZeroAckDeadline { subscription: name.clone() });
         }
     }
 
@@ -174,11 +200,13 @@ fn index_subscriptions(builder: &RuntimeBuilder) -> SubscriptionIndex {
 
 /// Groups agents into threads and gives each member its partitions.
 fn build_workers(
-    builder: &mut RuntimeBuilder,
-    shared: &Arc<Shared>,
+    builder: &RuntimeBuilder,
+    topics: &[Topic],
+    registry: &Registry,
     subscriptions: &SubscriptionIndex,
     cores: &[core_affinity::CoreId],
-) -> Vec<Worker> {
+) -> (Vec<Worker>, Vec<Arc<LaneStats>>) {
+    let mut all_lanes = Vec::new();
     // Members of each subscription, in declaration order.
     let mut members: HashMap<(TopicId, String), Vec<usize>> = HashMap::new();
     for (i, agent) in builder.agents.iter().enumerate() {
@@ -214,20 +242,47 @@ fn build_workers(
             let group = &members[key];
             let rank = group.iter().position(|&m| m == i).unwrap_or(0);
             let sub = subscriptions[key];
-            let max_deliver = config_of(builder, key).max_deliver;
-            let topic = shared.topic(key.0);
+            let config = config_of(builder, key);
+            let topic = &topics[key.0 .0];
             for partition in (0..topic.config.partitions).filter(|p| *p as usize % group.len() == rank) {
                 let ring = &topic.rings[partition as usize];
                 ring.set_doorbell(sub, worker.idler_doorbell.clone());
-                lanes.push(Lane::new(LaneReader::new(ring.clone(), sub), key.0 .0, partition, max_deliver));
+                let stats = Arc::new(LaneStats {
+                    topic: topic.name.clone(),
+                    partition,
+                    subscription: key.1.clone(),
+                    owner: agent.name.clone(),
+                    ring: ring.clone(),
+                    subscription_index: sub,
+                    delivered: AtomicU64::new(0),
+                    acked: AtomicU64::new(0),
+                    redelivered: AtomicU64::new(0),
+                    dead_lettered: AtomicU64::new(0),
+                });
+                all_lanes.push(stats.clone());
+                let defer = Arc::new(DeferTable::new(worker.idler_doorbell.clone()));
+                let reader = LaneReader::new(ring.clone(), sub);
+                let limits = (config.max_deliver, config.ack_deadline);
+                lanes.push(Lane::new(reader, key.0, partition, limits, defer, stats));
             }
         }
 
-        let stats = shared.stats.entry(agent.name.clone()).or_default().clone();
-        let state = shared.states.entry(agent.name.clone()).or_default().clone();
-        worker.members.push(Member::new(agent.name.clone(), agent.factory.clone(), lanes, stats, state));
+        worker.members.push(Member::new(MemberParts {
+            name: agent.name.clone(),
+            factory: agent.factory.clone(),
+            lanes,
+            stats: registry.stats.entry(agent.name.clone()).or_default().clone(),
+            state: registry.states.entry(agent.name.clone()).or_default().clone(),
+            supervisor: Supervisor::new(agent.restart),
+            throttle: agent.rate_limit.map(Throttle::new),
+            handler_ns: registry
+                .handler_ns
+                .entry(agent.name.clone())
+                .or_insert_with(|| Arc::new(Mutex::new(latency_histogram())))
+                .clone(),
+        }));
     }
-    workers
+    (workers, all_lanes)
 }
 
 fn new_worker(name: String, core: Option<core_affinity::CoreId>, idle: IdleStrategy) -> Worker {

@@ -9,6 +9,7 @@ pub(crate) struct AgentStats {
     pub(crate) delivered: AtomicU64,
     pub(crate) acked: AtomicU64,
     pub(crate) retried: AtomicU64,
+    pub(crate) redelivered: AtomicU64,
     pub(crate) rejected: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
     pub(crate) decode_errors: AtomicU64,
@@ -26,6 +27,8 @@ pub struct AgentSnapshot {
     pub acked: u64,
     /// Deliveries the agent asked to retry.
     pub retried: u64,
+    /// Deferred frames delivered again because their ack deadline passed.
+    pub redelivered: u64,
     /// Frames the agent rejected.
     pub rejected: u64,
     /// Frames sent to the dead-letter topic from this agent's lanes, for any reason.
@@ -51,6 +54,7 @@ impl AgentStats {
             delivered: read(&self.delivered),
             acked: read(&self.acked),
             retried: read(&self.retried),
+            redelivered: read(&self.redelivered),
             rejected: read(&self.rejected),
             dead_lettered: read(&self.dead_lettered),
             decode_errors: read(&self.decode_errors),

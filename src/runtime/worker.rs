@@ -66,6 +66,7 @@ impl Worker {
             if worked {
                 idler.reset();
             } else {
+                self.members.iter_mut().for_each(Member::on_idle);
                 idler.idle(|| self.members.iter().any(Member::has_work));
             }
         }

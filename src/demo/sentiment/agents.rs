@@ -14,6 +14,9 @@ use crate::frame::sentiment_capnp::{post, score};
 use crate::runtime::{Agent, Context, Delivery, EmitError, Outcome, Work};
 use crate::topic::TopicId;
 
+/// The message of an injected panic (the demo keeps these out of its output).
+pub(crate) const INJECTED_PANIC: &str = "injected fault: scorer panic";
+
 /// Posts the reader publishes per poll before it lets its thread look at other work.
 const READ_BATCH: usize = 64;
 
@@ -25,6 +28,25 @@ pub(crate) struct Reader {
     pub(crate) topic: TopicId,
     /// The next sequence number to publish; shared so a rebuilt reader resumes.
     pub(crate) next: Arc<AtomicU64>,
+    /// Fraction of posts sent as malformed frames (fault injection).
+    pub(crate) inject_malformed: f64,
+    /// Post ids sent malformed, for the report.
+    pub(crate) malformed: Arc<Mutex<Vec<u64>>>,
+}
+
+/// Salts that make the malformed and the panicking posts different ones.
+const MALFORMED_SALT: u64 = 0x6d61_6c66_6f72_6d64;
+const PANIC_SALT: u64 = 0x7061_6e69_6373_2121;
+
+/// Whether sequence number `seq` is among the `rate` fraction picked with `salt`: the same
+/// posts in every run, so a faulty run can be compared with a clean one.
+pub(crate) fn picked(seq: u64, salt: u64, rate: f64) -> bool {
+    // splitmix64 of the salted sequence, as a uniform fraction in [0, 1).
+    let mut z = (seq ^ salt).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    ((z >> 11) as f64 / (1u64 << 53) as f64) < rate
 }
 
 impl Agent for Reader {
@@ -40,13 +62,18 @@ impl Agent for Reader {
                 return Work::Finished;
             }
             let post = &self.posts[(seq % self.posts.len() as u64) as usize];
-            let published = ctx.publish(self.topic, &seq.to_le_bytes(), |payload| {
-                let mut p = payload.init_as::<post::Builder>();
-                p.set_id(post.id);
-                p.set_rating(post.rating);
-                p.set_text(post.text.as_str());
-                Ok(())
-            });
+            let key = seq.to_le_bytes();
+            let published = if picked(seq, MALFORMED_SALT, self.inject_malformed) {
+                self.publish_malformed(ctx, &key, post.id)
+            } else {
+                ctx.publish(self.topic, &key, |payload| {
+                    let mut p = payload.init_as::<post::Builder>();
+                    p.set_id(post.id);
+                    p.set_rating(post.rating);
+                    p.set_text(post.text.as_str());
+                    Ok(())
+                })
+            };
             match published {
                 Ok(_) => self.next.store(seq + 1, Ordering::Relaxed),
                 // A full lane: try the same post again on the next poll.
@@ -61,15 +88,39 @@ impl Agent for Reader {
     }
 }
 
+impl Reader {
+    /// Publishes garbage where a frame should be: a segment table claiming four billion
+    /// segments, as a corrupted buffer would.
+    fn publish_malformed(&mut self, ctx: &mut Context<'_>, key: &[u8], id: u64) -> Result<u64, EmitError> {
+        let mut bytes = [0u8; 64];
+        bytes[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let published = ctx.publish_bytes(self.topic, key, &bytes);
+        if published.is_ok() {
+            self.malformed.lock().push(id);
+        }
+        published
+    }
+}
+
 /// Scores each post with VADER and publishes the score, keyed like the post.
 #[derive(Debug)]
 pub(crate) struct Scorer {
     pub(crate) vader: Arc<Vader>,
     pub(crate) scores: TopicId,
+    /// Fraction of posts whose first delivery panics the scorer (fault injection).
+    pub(crate) inject_panics: f64,
 }
 
 impl Agent for Scorer {
     fn on_frame(&mut self, frame: &Delivery<'_>, ctx: &mut Context<'_>) -> Outcome {
+        // Injected faults hit a post's first delivery only, so the retry succeeds.
+        if frame.attempt() == 1 {
+            let seq = frame.key().ok().and_then(|k| k.try_into().ok()).map(u64::from_le_bytes);
+            if seq.is_some_and(|seq| picked(seq, PANIC_SALT, self.inject_panics)) {
+                panic!("{INJECTED_PANIC}");
+            }
+        }
+
         // Read the post in place.
         let (Ok(key), Ok(post)) = (frame.key(), frame.payload::<post::Owned>()) else {
             return Outcome::reject("payload is not a Post");
@@ -140,7 +191,7 @@ pub(crate) struct Aggregator {
 
 impl Agent for Aggregator {
     fn on_frame(&mut self, frame: &Delivery<'_>, ctx: &mut Context<'_>) -> Outcome {
-        let (Ok(key), Ok(score)) = (frame.key(), frame.payload::<score::Owned>()) else {
+        let Ok(score) = frame.payload::<score::Owned>() else {
             return Outcome::reject("payload is not a Score");
         };
         let now = ctx.now();
@@ -154,7 +205,7 @@ impl Agent for Aggregator {
             tally.agreed += u64::from(compound != 0.0 && (compound > 0.0) == (rating > 0.0));
         }
         tally.latency_us.saturating_record(latency_us.max(1));
-        tally.digest = tally.digest.wrapping_add(score_hash(key, &fields));
+        tally.digest = tally.digest.wrapping_add(score_hash(&fields));
         if tally.first_ns == 0 {
             tally.first_ns = now;
         }
@@ -166,9 +217,12 @@ impl Agent for Aggregator {
     }
 }
 
-/// The hash of one score for the digest: FNV-1a over the key and the score's fields.
-pub(crate) fn score_hash(key: &[u8], fields: &[u64]) -> u64 {
-    let words = fields.iter().flat_map(|f| f.to_le_bytes());
-    let bytes = key.iter().copied().chain(words);
-    bytes.fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+/// The hash of one score for the digest: FNV-1a over the post id and the score's fields
+/// (not the sequence number, so a run over a subset of the posts can be compared).
+pub(crate) fn score_hash(fields: &[u64; 5]) -> u64 {
+    let mut bytes = [0u8; 40];
+    for (chunk, field) in bytes.chunks_exact_mut(8).zip(fields) {
+        chunk.copy_from_slice(&field.to_le_bytes());
+    }
+    crate::frame::key_hash(&bytes)
 }

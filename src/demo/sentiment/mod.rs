@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::runtime::{BuildError, RecvError, RuntimeBuilder};
+use crate::runtime::{
+    BuildError, MetricsSnapshot, RecvError, RestartPolicy, Runtime, RuntimeBuilder, RuntimeError,
+};
 use crate::topic::TopicConfig;
 use agents::{Aggregator, Reader, Scorer, Tally};
 use vader::{Lexicon, LexiconError, Vader};
@@ -41,6 +43,12 @@ pub struct SentimentOptions {
     pub repeat: usize,
     /// Give up when no progress is made for this long.
     pub stall_timeout: Duration,
+    /// Fraction of posts whose first delivery panics a scorer (fault injection).
+    pub inject_panics: f64,
+    /// Fraction of posts sent as malformed frames (fault injection).
+    pub inject_malformed: f64,
+    /// Include the runtime's metrics in the report.
+    pub metrics: bool,
 }
 
 impl SentimentOptions {
@@ -52,6 +60,9 @@ impl SentimentOptions {
             workers: 2,
             repeat: 1,
             stall_timeout: Duration::from_secs(30),
+            inject_panics: 0.0,
+            inject_malformed: 0.0,
+            metrics: false,
         }
     }
 }
@@ -88,6 +99,13 @@ pub struct SentimentReport {
     pub processed: u64,
     /// Posts that went to the dead-letter topic.
     pub dead_lettered: u64,
+    /// Deliveries beyond each post's first (after a panic, a retry or a deadline).
+    pub redelivered: u64,
+    /// Times a scorer was rebuilt after a panic.
+    pub restarts: u64,
+    /// Ids of the posts sent as malformed frames (with `inject_malformed`); a clean run
+    /// over the input without them has the same digest.
+    pub injected_malformed_ids: Vec<u64>,
     /// Input lines that could not be parsed (not fed in), with the first few reasons.
     pub malformed_lines: u64,
     /// The first malformed lines' errors.
@@ -106,6 +124,9 @@ pub struct SentimentReport {
     pub workers: usize,
     /// Wall time of the run, in seconds.
     pub elapsed_s: f64,
+    /// The runtime's metrics at the end of the run (with `metrics`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsSnapshot>,
 }
 
 /// Why the demo could not run.
@@ -129,6 +150,9 @@ pub enum DemoError {
     /// The runtime refused the pipeline.
     #[error("starting the runtime: {0}")]
     Build(#[from] BuildError),
+    /// The runtime stopped on its own.
+    #[error("runtime failed: {0}")]
+    Runtime(#[from] RuntimeError),
     /// The pipeline made no progress for `stall_timeout`.
     #[error("pipeline stalled: {processed} processed and {dead_lettered} dead-lettered of {input}")]
     Stalled {
@@ -152,6 +176,14 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
     if options.workers == 0 || options.repeat == 0 {
         return Err(DemoError::Options("--workers and --repeat must be at least 1".into()));
     }
+    for (name, rate) in [("--inject-panics", options.inject_panics), ("--inject-malformed", options.inject_malformed)] {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(DemoError::Options(format!("{name} must be a fraction between 0 and 1, not {rate}")));
+        }
+    }
+    if options.inject_panics > 0.0 {
+        quiet_injected_panics();
+    }
 
     // Load the data on the host, before any agent starts.
     let (posts, malformed) = posts::read_posts(&options.input)
@@ -168,18 +200,26 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
     let tally = Arc::new(Tally::new());
 
     let (posts, next) = (Arc::new(posts), Arc::new(AtomicU64::new(0)));
-    let repeat = options.repeat;
+    let malformed_ids = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let (repeat, inject_malformed, sink) = (options.repeat, options.inject_malformed, malformed_ids.clone());
     builder.agent("reader", move || Reader {
         posts: posts.clone(),
         repeat,
         topic: posts_topic,
         next: next.clone(),
+        inject_malformed,
+        malformed: sink.clone(),
     });
-    for i in 0..options.workers {
-        let vader = vader.clone();
+    let scorers: Vec<String> = (0..options.workers).map(|i| format!("scorer-{i}")).collect();
+    for name in &scorers {
+        let (vader, inject_panics) = (vader.clone(), options.inject_panics);
+        // NB: injected panics may come by the thousand with --repeat; they must not count
+        // against the default restart limit, which is for agents that cannot recover.
+        let policy = RestartPolicy::default().max_restarts(u32::MAX, Duration::from_secs(1));
         builder
-            .agent(&format!("scorer-{i}"), move || Scorer { vader: vader.clone(), scores: scores_topic })
-            .subscribe(posts_topic, "scorers");
+            .agent(name, move || Scorer { vader: vader.clone(), scores: scores_topic, inject_panics })
+            .subscribe(posts_topic, "scorers")
+            .restart_policy(policy);
     }
     let aggregator_tally = tally.clone();
     builder
@@ -202,6 +242,10 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
             Err(RecvError::Closed) => break,
         }
         let done = processed + dead_lettered;
+        if let Some(failure) = runtime.failure() {
+            runtime.shutdown(Duration::from_secs(1));
+            return Err(DemoError::Runtime(failure));
+        }
         if done != last_progress.0 {
             last_progress = (done, Instant::now());
         } else if last_progress.1.elapsed() > options.stall_timeout {
@@ -209,12 +253,39 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
             return Err(DemoError::Stalled { input, processed, dead_lettered });
         }
     }
+    let (redelivered, restarts) = scorer_faults(&runtime, &scorers, input);
+    let metrics = options.metrics.then(|| runtime.metrics());
     let report = runtime.shutdown(Duration::from_secs(5));
     if !report.drained {
         tracing::warn!(?report, "demo runtime did not drain at shutdown");
     }
 
-    Ok(summarise(&tally, input, dead_lettered, &malformed, options.workers, started))
+    let mut summary = summarise(&tally, input, dead_lettered, &malformed, options.workers, started);
+    summary.redelivered = redelivered;
+    summary.restarts = restarts;
+    summary.injected_malformed_ids = std::mem::take(&mut *malformed_ids.lock());
+    summary.metrics = metrics;
+    Ok(summary)
+}
+
+/// Deliveries beyond each post's first, and restarts, over every scorer.
+fn scorer_faults(runtime: &Runtime, scorers: &[String], input: u64) -> (u64, u64) {
+    let stats: Vec<_> = scorers.iter().filter_map(|name| runtime.stats(name)).collect();
+    let delivered: u64 = stats.iter().map(|s| s.delivered).sum();
+    let restarts = stats.iter().map(|s| s.restarts).sum();
+    (delivered.saturating_sub(input), restarts)
+}
+
+/// Keeps injected panics out of the output; any other panic still prints as usual.
+fn quiet_injected_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<String>().map(String::as_str);
+        let message = message.or_else(|| info.payload().downcast_ref::<&str>().copied());
+        if message != Some(agents::INJECTED_PANIC) {
+            default(info);
+        }
+    }));
 }
 
 fn summarise(
@@ -233,6 +304,10 @@ fn summarise(
         input,
         processed,
         dead_lettered,
+        redelivered: 0,
+        restarts: 0,
+        injected_malformed_ids: Vec::new(),
+        metrics: None,
         malformed_lines: malformed.len() as u64,
         malformed_examples: malformed.iter().take(5).map(ToString::to_string).collect(),
         accuracy: if inner.rated == 0 { 0.0 } else { inner.agreed as f64 / inner.rated as f64 },
@@ -256,6 +331,8 @@ impl std::fmt::Display for SentimentReport {
         writeln!(f, "  posts in          {}", self.input)?;
         writeln!(f, "  processed         {}", self.processed)?;
         writeln!(f, "  dead-lettered     {}", self.dead_lettered)?;
+        writeln!(f, "  redelivered       {}", self.redelivered)?;
+        writeln!(f, "  agent restarts    {}", self.restarts)?;
         writeln!(f, "  malformed lines   {}", self.malformed_lines)?;
         for example in &self.malformed_examples {
             writeln!(f, "    {example}")?;
@@ -265,6 +342,10 @@ impl std::fmt::Display for SentimentReport {
         let l = &self.latency_us;
         writeln!(f, "  latency (us)      p50 {}  p99 {}  p99.9 {}  max {}", l.p50, l.p99, l.p999, l.max)?;
         writeln!(f, "  digest            {}", self.digest)?;
-        write!(f, "  elapsed           {:.2} s", self.elapsed_s)
+        write!(f, "  elapsed           {:.2} s", self.elapsed_s)?;
+        if let Some(metrics) = &self.metrics {
+            write!(f, "\n\n{}", metrics.to_prometheus().trim_end())?;
+        }
+        Ok(())
     }
 }
