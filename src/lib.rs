@@ -13,11 +13,13 @@
 //!   place.
 //! - `lane`: the partition ring: a bounded multi-producer ring whose slots are credits.
 //! - [`topic`]: named streams split into partitions by a stable hash of the key.
+//! - [`log`]: the write-ahead segment log that makes topics durable and replayable.
 //! - [`runtime`]: agents, placement, host handles, dead letters.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod frame;
 pub(crate) mod lane;
+pub mod log;
 pub mod runtime;
 pub(crate) mod sync;
 pub mod topic;

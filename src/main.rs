@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use agentlane::demo::sentiment::{self, SentimentOptions};
 
+mod cli;
+
 /// agentlane: an embedded agent runtime. Pinned agents, lock-free lanes, Cap'n Proto frames.
 #[derive(Debug, Parser)]
 #[command(name = "agentlane", version, about)]
@@ -20,6 +22,8 @@ enum Command {
     /// Run a demo pipeline on the vendored real data.
     #[command(subcommand)]
     Demo(Demo),
+    /// Inspect, verify, dump or replay a log directory.
+    Log(cli::log::LogArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
 
     match cli.command {
         Command::Demo(Demo::Sentiment(args)) => demo_sentiment(args),
+        Command::Log(args) => cli::log::run(args),
     }
 }
 

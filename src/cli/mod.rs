@@ -1,0 +1,3 @@
+//! Subcommands of the `agentlane` binary that have more to them than a few lines.
+
+pub(crate) mod log;
