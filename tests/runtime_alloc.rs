@@ -82,7 +82,7 @@ fn publish_deliver_and_ack_allocate_nothing_per_frame() {
             std::hint::spin_loop();
         }
     };
-    publish_all(1_000);
+    publish_all(10_000);
 
     // Measure: 100,000 frames, publish to ack, across every thread.
     let before = ALLOCATIONS.load(Ordering::Relaxed);

@@ -45,7 +45,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod aligned;
+pub(crate) mod aligned;
 mod encode;
 mod error;
 mod key;

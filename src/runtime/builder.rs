@@ -2,6 +2,7 @@
 //! and starts the runtime.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,6 +135,8 @@ pub struct RuntimeBuilder {
     pub(crate) agents: Vec<AgentSpec>,
     pub(crate) subscribers: Vec<(TopicId, String)>,
     pub(crate) subscription_configs: HashMap<(TopicId, String), SubscriptionConfig>,
+    pub(crate) log_dir: Option<PathBuf>,
+    pub(crate) deterministic: bool,
 }
 
 impl Default for RuntimeBuilder {
@@ -151,7 +154,25 @@ impl RuntimeBuilder {
             agents: Vec::new(),
             subscribers: Vec::new(),
             subscription_configs: HashMap::new(),
+            log_dir: None,
+            deterministic: false,
         }
+    }
+
+    /// Sets the directory durable topics keep their logs in: `DIR/<topic>/p0000/...`, with
+    /// the consumer positions of each topic in `DIR/<topic>`. When the dead-letter topic is
+    /// left as it is and any topic is durable, dead letters are made durable too.
+    pub fn log_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.log_dir = Some(dir.into());
+        self
+    }
+
+    /// Deterministic replay: inside `on_frame`, `Context::now` returns the publish time
+    /// recorded in the frame being handled instead of the clock, so the same log through
+    /// the same agents gives byte-identical outputs.
+    pub fn deterministic_clock(&mut self, on: bool) -> &mut Self {
+        self.deterministic = on;
+        self
     }
 
     /// Declares a topic and returns its handle.

@@ -40,6 +40,8 @@ pub struct Context<'a> {
     pub(crate) agent: &'a str,
     pub(crate) stats: &'a AgentStats,
     pub(crate) state: &'a StateStore,
+    /// In deterministic replay, the recorded publish time of the frame being handled.
+    pub(crate) frame_time: Option<u64>,
 }
 
 impl Context<'_> {
@@ -127,9 +129,11 @@ impl Context<'_> {
         }
     }
 
-    /// Nanoseconds since the Unix epoch, from the runtime's monotonic clock.
+    /// Nanoseconds since the Unix epoch, from the runtime's monotonic clock; in
+    /// deterministic replay (`RuntimeBuilder::deterministic_clock`), inside `on_frame`,
+    /// the publish time recorded in the frame being handled.
     pub fn now(&self) -> u64 {
-        self.shared.clock.now_ns()
+        self.frame_time.unwrap_or_else(|| self.shared.clock.now_ns())
     }
 
     /// The name of the agent being run.

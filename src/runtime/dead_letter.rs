@@ -57,6 +57,22 @@ pub(crate) struct Letter<'a> {
     pub(crate) frame: &'a [u8],
 }
 
+/// Makes every dead letter published so far durable, when the dead-letter topic is (so the
+/// original may be released). Returns false when the sync failed: the caller keeps the
+/// frame and tries again.
+pub(crate) fn make_durable(shared: &Shared) -> bool {
+    let Some(durable) = &shared.topic(shared.dead_letters).durable else { return true };
+    let log = &durable.partitions[0];
+    let last = log.next_offset().saturating_sub(1);
+    match log.sync_through(last) {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(%error, "cannot make dead letters durable; keeping the frame");
+            false
+        }
+    }
+}
+
 /// Publishes `letter` to the dead-letter topic. Returns false when the topic stayed full
 /// (or closed): the caller keeps the frame and tries again, so nothing is dropped.
 pub(crate) fn send(shared: &Shared, encoder: &mut FrameEncoder, letter: &Letter<'_>) -> bool {

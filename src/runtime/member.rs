@@ -66,6 +66,8 @@ pub(crate) struct Lane {
     head: Option<Head>,
     /// Deferred frames whose deadline passed, with the deliveries made so far.
     expired: VecDeque<(u64, u32)>,
+    /// Frames below this offset were acknowledged before a restart: released unseen.
+    pub(crate) resume_from: u64,
 }
 
 /// The frame at the head of a lane that is not done yet.
@@ -101,7 +103,8 @@ impl Lane {
     ) -> Self {
         let (max_deliver, ack_deadline) = config;
         let expired = VecDeque::new();
-        Self { reader, topic, partition, max_deliver, ack_deadline, defer, stats, head: None, expired }
+        let resume_from = 0;
+        Self { reader, topic, partition, max_deliver, ack_deadline, defer, stats, head: None, expired, resume_from }
     }
 
     fn has_ready_work(&self, now: Instant) -> bool {
@@ -134,7 +137,14 @@ impl Lane {
         if let Some(wait) = throttle.and_then(Throttle::check_agent) {
             return Err(now + wait);
         }
-        Ok(self.reader.poll().map(|offset| Next { offset, attempt: 1, pending_dead_letter: None }))
+        loop {
+            match self.reader.poll() {
+                Some(offset) if offset < self.resume_from => {
+                    self.reader.release(offset);
+                }
+                taken => return Ok(taken.map(|offset| Next { offset, attempt: 1, pending_dead_letter: None })),
+            }
+        }
     }
 }
 
@@ -386,6 +396,9 @@ impl Member {
             ack_deadline: lane.ack_deadline,
         };
         let mut ctx = context(shared, encoder, &self.name, &self.stats, &self.state);
+        if shared.deterministic {
+            ctx.frame_time = Some(delivery.frame.publish_time_ns());
+        }
         let agent = &mut self.agent;
         let started = Instant::now();
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| agent.on_frame(&delivery, &mut ctx)));
@@ -478,7 +491,7 @@ impl Member {
             frame: bytes,
         };
 
-        if dead_letter::send(shared, encoder, &letter) {
+        if dead_letter::send(shared, encoder, &letter) && dead_letter::make_durable(shared) {
             AgentStats::bump(&self.stats.dead_lettered);
             AgentStats::bump(&lane.stats.dead_lettered);
             lane.reader.release(offset);
@@ -546,7 +559,7 @@ fn context<'a>(
     stats: &'a AgentStats,
     state: &'a StateStore,
 ) -> Context<'a> {
-    Context { shared, encoder, agent, stats, state }
+    Context { shared, encoder, agent, stats, state, frame_time: None }
 }
 
 impl Shared {

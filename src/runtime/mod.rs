@@ -17,7 +17,9 @@ mod clock;
 mod context;
 mod dead_letter;
 mod defer;
+pub(crate) mod durable;
 mod idle;
+mod keeper;
 mod member;
 mod metrics;
 mod placement;
@@ -36,6 +38,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+
+use crate::log::LogError;
 
 pub use agent::{Agent, Delivery, Outcome, Work};
 pub use builder::{AgentSpec, RuntimeBuilder, SubscriberId, SubscriptionConfig};
@@ -127,6 +131,22 @@ pub enum BuildError {
         /// The subscription.
         subscription: String,
     },
+    /// A topic is durable but the builder has no `log_dir`.
+    #[error("topic {topic:?} is durable but no log_dir was set")]
+    NoLogDir {
+        /// The topic.
+        topic: String,
+    },
+    /// A durable topic's log could not be opened or recovered.
+    #[error("opening the log of topic {topic:?}{}: {source}", partition.map(|p| format!(" partition {p}")).unwrap_or_default())]
+    Log {
+        /// The topic.
+        topic: String,
+        /// The partition, when one partition's log failed.
+        partition: Option<u32>,
+        /// What went wrong.
+        source: Box<LogError>,
+    },
     /// An agent thread could not be spawned.
     #[error("spawning agent thread {thread:?}: {source}")]
     Spawn {
@@ -137,6 +157,19 @@ pub enum BuildError {
     },
 }
 
+/// Frames of one topic that shutdown left unsettled, and where they are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Unsettled {
+    /// The topic.
+    pub topic: String,
+    /// Frames not settled by every subscription.
+    pub frames: usize,
+    /// The topic's log directory, where a durable topic keeps them: a restart delivers them
+    /// again. `None` for a topic that is not durable: they were in memory only, and are lost.
+    pub kept_in: Option<std::path::PathBuf>,
+}
+
 /// What shutdown left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -144,8 +177,8 @@ pub struct ShutdownReport {
     /// True when every published frame was settled before the deadline.
     pub drained: bool,
     /// Per topic, frames published but not settled by every subscription when the agents
-    /// stopped. They lived in memory only and are gone.
-    pub unsettled: Vec<(String, usize)>,
+    /// stopped.
+    pub unsettled: Vec<Unsettled>,
     /// Agent threads that ended by a panic outside any handler (a bug in the runtime).
     pub crashed_threads: Vec<String>,
     /// Why the runtime had stopped on its own before `shutdown`, if it had.
@@ -176,6 +209,12 @@ impl Runtime {
             subscribers: Mutex::new(subscribers),
             faults,
         };
+        let keeper = runtime.shared.clone();
+        let keeper_thread = std::thread::Builder::new().name("agentlane:logs".into()).spawn(move || keeper::run(&keeper));
+        match keeper_thread {
+            Ok(handle) => runtime.threads.push(("agentlane:logs".into(), handle)),
+            Err(source) => return Err(BuildError::Spawn { thread: "agentlane:logs".into(), source }),
+        }
         for worker in workers {
             let thread = worker.name.clone();
             match worker.spawn(runtime.shared.clone()) {
@@ -259,7 +298,7 @@ impl Runtime {
         // Stop intake and wait for every thread to have stopped polling its sources.
         self.shared.intake_open.store(false, Ordering::Release);
         self.wake_all();
-        let threads = self.threads.len();
+        let threads = self.threads.len() - 1;
         let stopped = || self.shared.stop.load(Ordering::Acquire);
         while self.shared.threads_draining.load(Ordering::Acquire) < threads && Instant::now() < until && !stopped() {
             std::thread::sleep(Duration::from_micros(200));
@@ -276,10 +315,14 @@ impl Runtime {
             .topics
             .iter()
             .filter(|t| !t.is_settled())
-            .map(|t| (t.name.clone(), t.unsettled()))
+            .map(|t| Unsettled {
+                topic: t.name.clone(),
+                frames: t.unsettled(),
+                kept_in: t.durable.as_ref().map(|d| d.dir.clone()),
+            })
             .collect::<Vec<_>>();
         if !drained {
-            tracing::warn!(?unsettled, "shutdown deadline passed with frames unsettled; they are lost");
+            tracing::warn!(?unsettled, "shutdown deadline passed with frames unsettled");
         }
 
         let crashed_threads = self.stop_threads();
@@ -297,13 +340,23 @@ impl Runtime {
         self.shared.intake_open.store(false, Ordering::Release);
         self.shared.topics.iter().for_each(|t| t.close());
         self.wake_all();
+        // The log keeper first (index 0), then the final positions, taken while agent
+        // threads still hold their lanes: a reader let go releases what it held.
         let mut crashed = Vec::new();
-        for (name, handle) in self.threads.drain(..) {
+        let mut join = |(name, handle): (String, JoinHandle<()>)| {
             if handle.join().is_err() {
-                tracing::error!(thread = %name, "agent thread panicked");
+                tracing::error!(thread = %name, "runtime thread panicked");
                 crashed.push(name);
             }
-        }
+        };
+        let mut threads = self.threads.drain(..);
+        threads.next().map(&mut join);
+        keeper::store_all_positions(&self.shared);
+        self.shared.positions_saved.store(true, Ordering::Release);
+        threads.for_each(join);
+
+        // Last, with every agent stopped: sync the logs.
+        keeper::sync_all(&self.shared);
         crashed
     }
 }

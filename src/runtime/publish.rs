@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::frame::{patch, Frame, FrameEncoder, FrameError, FrameHeader};
+use crate::log::{LogError, SyncPolicy};
 use crate::lane::{PartitionRing, Reservation, ReserveError};
 use crate::runtime::shared::Shared;
 use crate::topic::{BackPressure, Topic, TopicId};
 
 /// Why a publish did not happen. Each variant hands the frame back.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum PublishError<F> {
     /// The partition had no free credit and the call could not wait.
@@ -39,6 +40,15 @@ pub enum PublishError<F> {
         /// The topic's maximum.
         max: usize,
     },
+    /// A durable topic's log refused the frame (a failed write or sync, or a log that
+    /// failed before and refuses appends until the runtime restarts).
+    #[error("writing ahead to the log: {error}")]
+    Log {
+        /// The refused frame.
+        frame: F,
+        /// The log's error.
+        error: Arc<LogError>,
+    },
 }
 
 impl<F> PublishError<F> {
@@ -46,7 +56,7 @@ impl<F> PublishError<F> {
     pub fn into_inner(self) -> F {
         match self {
             PublishError::Full(f) | PublishError::Timeout(f) | PublishError::Closed(f) => f,
-            PublishError::TooLarge { frame, .. } => frame,
+            PublishError::TooLarge { frame, .. } | PublishError::Log { frame, .. } => frame,
         }
     }
 
@@ -57,6 +67,7 @@ impl<F> PublishError<F> {
             PublishError::Timeout(_) => PublishError::Timeout(g),
             PublishError::Closed(_) => PublishError::Closed(g),
             PublishError::TooLarge { size, max, .. } => PublishError::TooLarge { frame: g, size, max },
+            PublishError::Log { error, .. } => PublishError::Log { frame: g, error },
         }
     }
 }
@@ -86,9 +97,25 @@ pub(crate) fn publish_bytes(
     }
 
     let (partition, ring) = topic.ring_for(key_hash);
-    let reservation = reserve(ring, &topic.config.back_pressure, topic.config.block_timeout, wait)?;
+    let (policy, block_timeout) = (&topic.config.back_pressure, topic.config.block_timeout);
+    let reserve_credit = |ring| reserve(ring, policy, block_timeout, wait);
 
+    // A durable topic writes ahead to the log, under its partition's writer lock.
+    if let Some(durable) = &topic.durable {
+        let log = &durable.partitions[partition as usize];
+        return match log.publish(ring, partition, bytes, now_ns(), reserve_credit)? {
+            Ok(offset) => Ok(offset),
+            Err(error) => Err(PublishError::Log { frame: (), error: Arc::new(error) }),
+        };
+    }
+    let reservation = reserve_credit(ring)?;
     Ok(commit(reservation, partition, bytes))
+}
+
+/// Wall-clock nanoseconds, for the log record of a frame whose envelope does not decode.
+fn now_ns() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    since.as_nanos() as u64
 }
 
 /// Copies `bytes` into the reserved slot and stamps it with its partition and offset.
@@ -271,10 +298,16 @@ impl Publisher {
         match self.publish_with(frame, Wait::Never) {
             Err(PublishError::Full(frame)) if topic.config.back_pressure == BackPressure::Block => {
                 let (partition, ring) = topic.ring_for(frame.borrow().key_hash());
-                match ring.reserve_async().await {
-                    Ok(reservation) => Ok(commit(reservation, partition, frame.borrow().as_bytes())),
-                    Err(_) => Err(PublishError::Closed(frame)),
+                let Ok(reservation) = ring.reserve_async().await else {
+                    return Err(PublishError::Closed(frame));
+                };
+                if topic.durable.is_none() {
+                    return Ok(commit(reservation, partition, frame.borrow().as_bytes()));
                 }
+                // NB: a durable publish must take its credit under the log's writer lock,
+                // which is not held across an await: give the credit back and race for it.
+                drop(reservation);
+                Box::pin(self.publish_async(frame)).await
             }
             other => other,
         }
@@ -290,6 +323,37 @@ impl Publisher {
             Ok(offset) => Ok(offset),
             Err(e) => Err(e.map(frame)),
         }
+    }
+
+    /// Publishes, waiting for a credit and then until the frame is durable (synced to the
+    /// log), up to `timeout` in all; returns the frame's offset.
+    ///
+    /// # Durability
+    ///
+    /// On `Ok` the frame survives a crash. On a topic whose sync policy is `Never` this
+    /// syncs the partition's log itself; under `Interval` it waits for the group commit.
+    /// On a topic that is not durable it is `publish`.
+    ///
+    /// # Errors
+    ///
+    /// As [`publish`](Self::publish), plus `Log` when the log fails or the sync does not
+    /// come within `timeout` (the frame was published, and may yet become durable).
+    pub fn publish_durable<F: Borrow<Frame>>(&self, frame: F, timeout: Duration) -> Result<u64, PublishError<F>> {
+        let deadline = Instant::now() + timeout;
+        let topic = self.shared.topic(self.topic);
+        let (partition, _) = topic.ring_for(frame.borrow().key_hash());
+        let offset = self.publish_with(frame.borrow(), Wait::Until(deadline)).map_err(|e| e.map(()));
+        let offset = match offset {
+            Ok(offset) => offset,
+            Err(error) => return Err(error.map(frame)),
+        };
+        let Some(durable) = &topic.durable else { return Ok(offset) };
+        let log = &durable.partitions[partition as usize];
+        let synced = match log.sync {
+            SyncPolicy::Interval(_) => log.handle.wait_durable(offset, deadline).map(drop),
+            _ => log.sync_through(offset),
+        };
+        synced.map(|()| offset).map_err(|error| PublishError::Log { frame, error: Arc::new(error) })
     }
 
     /// The topic this publisher writes to.

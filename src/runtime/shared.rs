@@ -37,6 +37,9 @@ pub(crate) struct Shared {
     pub(crate) threads_draining: AtomicUsize,
     /// Written once by `shutdown` when draining is over; read by agent threads each round.
     pub(crate) stop: AtomicBool,
+    /// Written once by `shutdown` after storing the final consumer positions; agent threads
+    /// keep their lanes (and so their unacknowledged frames) until then.
+    pub(crate) positions_saved: AtomicBool,
     /// Per-agent counters, by agent name.
     pub(crate) stats: DashMap<String, Arc<AgentStats>>,
     /// Per-agent state stores, by agent name.
@@ -49,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) faults: flume::Sender<FaultEvent>,
     /// Set once when the runtime stops on its own.
     pub(crate) failure: Mutex<Option<RuntimeError>>,
+    /// Inside `on_frame`, `Context::now` is the frame's recorded publish time.
+    pub(crate) deterministic: bool,
 }
 
 impl Shared {

@@ -2,6 +2,7 @@
 //! subscription members, group agents into threads, wire doorbells, spawn.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
@@ -23,7 +24,9 @@ use crate::runtime::throttle::Throttle;
 use crate::runtime::subscriber::Subscriber;
 use crate::runtime::worker::Worker;
 use crate::runtime::{BuildError, Runtime};
-use crate::topic::{Topic, TopicId};
+use crate::log::{LogConfig, LogError, Positions, SyncPolicy};
+use crate::runtime::durable::{DurablePartition, DurableTopic};
+use crate::topic::{Topic, TopicConfig, TopicId};
 
 /// The subscriptions of each topic, numbered in order of first declaration.
 type SubscriptionIndex = HashMap<(TopicId, String), usize>;
@@ -33,17 +36,23 @@ pub(crate) fn start(mut builder: RuntimeBuilder) -> Result<Runtime, BuildError> 
     check(&builder, &cores)?;
     size_dead_letter_topic(&mut builder);
 
-    // Topics, each with one cursor set per subscription.
+    // Topics, each with one cursor set per subscription; durable ones recover their logs.
     let subscriptions = index_subscriptions(&builder);
-    let topics = builder
-        .topics
-        .iter()
-        .enumerate()
-        .map(|(id, (name, config))| {
-            let count = subscriptions.keys().filter(|(t, _)| t.0 == id).count();
-            Topic::new(name.clone(), config.clone(), count)
-        })
-        .collect::<Vec<_>>();
+    let mut topics = Vec::with_capacity(builder.topics.len());
+    for (id, (name, config)) in builder.topics.iter().enumerate() {
+        let mut names: Vec<(usize, String)> = subscriptions
+            .iter()
+            .filter(|((t, _), _)| t.0 == id)
+            .map(|((_, n), i)| (*i, n.clone()))
+            .collect();
+        names.sort();
+        let names: Vec<String> = names.into_iter().map(|(_, n)| n).collect();
+        let durable = match &config.durability {
+            Some(log) => Some(open_durable(builder.log_dir.as_deref(), name, config, log, &names)?),
+            None => None,
+        };
+        topics.push(Topic::new(name.clone(), config.clone(), names, durable));
+    }
     let registry = Registry::default();
     let (workers, lanes) = build_workers(&builder, &topics, &registry, &subscriptions, &cores);
     let (faults, fault_events) = flume::bounded(FAULT_EVENTS);
@@ -55,12 +64,14 @@ pub(crate) fn start(mut builder: RuntimeBuilder) -> Result<Runtime, BuildError> 
         intake_open: AtomicBool::new(true),
         threads_draining: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
+        positions_saved: AtomicBool::new(false),
         stats: registry.stats,
         states: registry.states,
         handler_ns: registry.handler_ns,
         lanes,
         faults,
         failure: Mutex::new(None),
+        deterministic: builder.deterministic,
     });
 
     let subscribers = build_subscribers(&builder, &shared, &subscriptions);
@@ -76,6 +87,52 @@ struct Registry {
     stats: DashMap<String, Arc<AgentStats>>,
     states: DashMap<String, Arc<StateStore>>,
     handler_ns: DashMap<String, SharedHistogram>,
+}
+
+/// Recovers the logs of a durable topic and reads where each subscription resumes.
+fn open_durable(
+    log_dir: Option<&Path>,
+    name: &str,
+    config: &TopicConfig,
+    log: &LogConfig,
+    subscriptions: &[String],
+) -> Result<(DurableTopic, Vec<Vec<u64>>), BuildError> {
+    let root = log_dir.ok_or_else(|| BuildError::NoLogDir { topic: name.to_owned() })?;
+    let dir = root.join(name);
+    let fail = |partition: Option<u32>, source: LogError| BuildError::Log {
+        topic: name.to_owned(),
+        partition,
+        source: Box::new(source),
+    };
+
+    // Each partition's log, recovered.
+    let mut partitions = Vec::new();
+    for p in 0..config.partitions {
+        let (partition, report) =
+            DurablePartition::open(&DurableTopic::partition_dir(&dir, p), log.clone()).map_err(|e| fail(Some(p), e))?;
+        if let Some(tail) = &report.torn_tail {
+            tracing::warn!(topic = name, partition = p, ?tail, bytes = report.bytes_dropped, "cut a torn log tail");
+        }
+        tracing::debug!(topic = name, partition = p, next = report.next_offset, "log recovered");
+        partitions.push(partition);
+    }
+
+    // Where each subscription resumes: its stored position, else the start of the log.
+    let positions = Positions::open(&dir).map_err(|e| fail(None, e))?;
+    let resume = subscriptions
+        .iter()
+        .map(|sub| {
+            partitions
+                .iter()
+                .enumerate()
+                .map(|(p, part)| {
+                    let (start, next) = (part.handle.start_offset(), part.next_offset());
+                    positions.get(sub, p as u32).unwrap_or(start).clamp(start, next)
+                })
+                .collect()
+        })
+        .collect();
+    Ok((DurableTopic { dir, partitions, positions: Mutex::new(positions) }, resume))
 }
 
 /// Refuses declarations that cannot run.
@@ -176,8 +233,14 @@ fn check_spinners(builder: &RuntimeBuilder, cores: usize) -> Result<(), BuildErr
 fn size_dead_letter_topic(builder: &mut RuntimeBuilder) {
     let largest = builder.topics.iter().skip(1).map(|(_, c)| c.max_frame_size).max().unwrap_or(0);
     let needed = 2 * largest + 1024;
+    let durable = builder.topics.iter().skip(1).find_map(|(_, c)| c.durability.clone());
     let config = &mut builder.topics[0].1;
     config.max_frame_size = config.max_frame_size.max(needed);
+
+    // Dead letters of durable topics are durable (each synced) before the original goes.
+    if config.durability.is_none() {
+        config.durability = durable.map(|log| log.sync(SyncPolicy::Always));
+    }
 }
 
 fn index_subscriptions(builder: &RuntimeBuilder) -> SubscriptionIndex {
@@ -263,7 +326,9 @@ fn build_workers(
                 let defer = Arc::new(DeferTable::new(worker.idler_doorbell.clone()));
                 let reader = LaneReader::new(ring.clone(), sub);
                 let limits = (config.max_deliver, config.ack_deadline);
-                lanes.push(Lane::new(reader, key.0, partition, limits, defer, stats));
+                let mut lane = Lane::new(reader, key.0, partition, limits, defer, stats);
+                lane.resume_from = topic.resume[sub][partition as usize];
+                lanes.push(lane);
             }
         }
 
@@ -327,7 +392,8 @@ fn build_subscribers(
                     LaneReader::new(ring.clone(), sub)
                 })
                 .collect();
-            Some(Subscriber::new(shared.clone(), key.0, readers, doorbell))
+            let resume = shared.topic(key.0).resume[sub].clone();
+            Some(Subscriber::new(shared.clone(), key.0, readers, doorbell, resume))
         })
         .collect()
 }

@@ -41,12 +41,20 @@ pub struct Subscriber {
     next: usize,
     doorbell: Arc<Event>,
     encoder: FrameEncoder,
+    /// Per partition, frames below this offset were read before a restart: skipped.
+    resume: Vec<u64>,
 }
 
 impl Subscriber {
-    pub(crate) fn new(shared: Arc<Shared>, topic: TopicId, readers: Vec<LaneReader>, doorbell: Arc<Event>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        topic: TopicId,
+        readers: Vec<LaneReader>,
+        doorbell: Arc<Event>,
+        resume: Vec<u64>,
+    ) -> Self {
         let encoder = FrameEncoder::with_max_size(shared.max_frame_size);
-        Self { shared, topic, readers, next: 0, doorbell, encoder }
+        Self { shared, topic, readers, next: 0, doorbell, encoder, resume }
     }
 
     /// The topic this subscriber reads.
@@ -65,6 +73,10 @@ impl Subscriber {
         for i in 0..partitions {
             let index = (self.next + i) % partitions;
             while let Some(offset) = self.readers[index].poll() {
+                if offset < self.resume[index] {
+                    self.readers[index].release(offset);
+                    continue;
+                }
                 if let Some(frame) = self.take(index, offset) {
                     self.next = (index + 1) % partitions;
                     return Ok(frame);

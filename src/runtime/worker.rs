@@ -74,6 +74,11 @@ impl Worker {
         for member in &mut self.members {
             member.stop(shared, &mut encoder);
         }
+
+        // Hold the lanes until the final positions are stored (see `Runtime::shutdown`).
+        while !shared.positions_saved.load(Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
         tracing::debug!(thread = %self.name, "agent thread stopped");
     }
 }

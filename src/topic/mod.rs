@@ -18,6 +18,8 @@ use std::time::Duration;
 pub use crate::frame::key_hash;
 use crate::frame::DEFAULT_MAX_FRAME_SIZE;
 use crate::lane::{PartitionRing, RingConfig};
+use crate::log::LogConfig;
+use crate::runtime::durable::DurableTopic;
 
 /// What a publisher does when a partition has no free credit.
 ///
@@ -67,6 +69,9 @@ pub struct TopicConfig {
     /// How long a blocking publish waits for a credit (host `publish`, and every publish
     /// made by an agent from inside a handler).
     pub block_timeout: Duration,
+    /// When set, the topic is durable: every frame is appended to its partition's log
+    /// (under the runtime's `log_dir`) before any subscription sees it.
+    pub durability: Option<LogConfig>,
 }
 
 impl TopicConfig {
@@ -79,7 +84,19 @@ impl TopicConfig {
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             back_pressure: BackPressure::Block,
             block_timeout: Duration::from_secs(1),
+            durability: None,
         }
+    }
+
+    /// Makes the topic durable, with this log configuration.
+    ///
+    /// # Durability
+    ///
+    /// A frame is written ahead to the log before consumers can see it, and is durable
+    /// once the log's sync policy has synced it (see `Publisher::publish_durable`).
+    pub fn durable(mut self, log: LogConfig) -> Self {
+        self.durability = Some(log);
+        self
     }
 
     /// Sets the credits per partition.
@@ -140,18 +157,40 @@ pub(crate) struct Topic {
     pub(crate) config: TopicConfig,
     /// One ring per partition, indexed by partition number.
     pub(crate) rings: Vec<Arc<PartitionRing>>,
+    /// The names of its subscriptions, by subscription index.
+    pub(crate) subscriptions: Vec<String>,
+    /// The log side, for a durable topic.
+    pub(crate) durable: Option<DurableTopic>,
+    /// Per subscription index, per partition: the first offset to deliver (earlier frames
+    /// were acknowledged before a restart). All 0 for a topic that is not durable.
+    pub(crate) resume: Vec<Vec<u64>>,
 }
 
 impl Topic {
-    /// Builds the rings of a topic read by `subscriptions` subscriptions.
-    pub(crate) fn new(name: String, config: TopicConfig, subscriptions: usize) -> Self {
-        let rings = (0..config.partitions)
-            .map(|_| {
+    /// Builds the rings of a topic read by `subscriptions`, each ring starting at the
+    /// offset `base(partition)`.
+    pub(crate) fn new(
+        name: String,
+        config: TopicConfig,
+        subscriptions: Vec<String>,
+        durable: Option<(DurableTopic, Vec<Vec<u64>>)>,
+    ) -> Self {
+        let count = subscriptions.len();
+        let (durable, resume) = match durable {
+            Some((topic, resume)) => (Some(topic), resume),
+            None => (None, vec![vec![0; config.partitions as usize]; count]),
+        };
+        let base = |p: usize| match &durable {
+            Some(d) => resume.iter().map(|r| r[p]).min().unwrap_or(d.partitions[p].next_offset()),
+            None => 0,
+        };
+        let rings = (0..config.partitions as usize)
+            .map(|p| {
                 let ring = RingConfig {
                     capacity: config.ring_capacity(),
                     slot_size: config.slot_size(),
-                    subscriptions,
-                    base_offset: 0,
+                    subscriptions: count,
+                    base_offset: base(p),
                 };
                 // Only a conflating topic pays for readers that take frames by CAS.
                 match config.back_pressure {
@@ -160,7 +199,7 @@ impl Topic {
                 }
             })
             .collect();
-        Self { name, config, rings }
+        Self { name, config, rings, subscriptions, durable, resume }
     }
 
     /// The ring of the partition `key_hash` maps to, with its partition number.
