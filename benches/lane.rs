@@ -22,7 +22,10 @@ struct Sink(Arc<AtomicU64>);
 
 impl Agent for Sink {
     fn on_frame(&mut self, frame: &Delivery<'_>, _ctx: &mut Context<'_>) -> Outcome {
-        let id = frame.payload::<post::Owned>().map(|p| p.get_id()).unwrap_or(0);
+        let id = frame
+            .payload::<post::Owned>()
+            .map(|p| p.get_id())
+            .unwrap_or(0);
         std::hint::black_box(id);
         self.0.fetch_add(1, Ordering::Release);
         Outcome::Ack
@@ -42,7 +45,9 @@ impl Agent for Echo {
             Ok(())
         }) {
             Ok(_) => Outcome::Ack,
-            Err(_) => Outcome::Retry { after: Duration::ZERO },
+            Err(_) => Outcome::Retry {
+                after: Duration::ZERO,
+            },
         }
     }
 }
@@ -89,7 +94,9 @@ where
 }
 
 fn stream(c: &mut Criterion) {
-    let Some((host_core, agent_core)) = two_cores() else { return };
+    let Some((host_core, agent_core)) = two_cores() else {
+        return;
+    };
     let count = Arc::new(AtomicU64::new(0));
     let mut builder = RuntimeBuilder::new();
     let topic = builder.topic("stream", TopicConfig::new(1).max_in_flight(1024));
@@ -125,7 +132,9 @@ fn stream(c: &mut Criterion) {
 }
 
 fn round_trip(c: &mut Criterion) {
-    let Some((host_core, agent_core)) = two_cores() else { return };
+    let Some((host_core, agent_core)) = two_cores() else {
+        return;
+    };
     let mut builder = RuntimeBuilder::new();
     let pings = builder.topic("pings", TopicConfig::new(1).max_in_flight(2));
     let pongs = builder.topic("pongs", TopicConfig::new(1).max_in_flight(2));
@@ -143,7 +152,9 @@ fn round_trip(c: &mut Criterion) {
     let mut drive = pinned_driver(host_core, move |iters| {
         let started = Instant::now();
         for _ in 0..iters {
-            publisher.try_publish(&frame).expect("one ping in flight at a time");
+            publisher
+                .try_publish(&frame)
+                .expect("one ping in flight at a time");
             let answer = loop {
                 match subscriber.try_recv() {
                     Ok(answer) => break answer,

@@ -26,6 +26,9 @@ pub mod topic;
 
 pub mod demo;
 
+#[cfg(feature = "cli")]
+pub mod bench;
+
 pub use frame::{Frame, FrameError, FrameRef};
 pub use runtime::{
     AckError, AckHandle, Agent, BackPressure, BuildError, Context, Delivery, EmitError,

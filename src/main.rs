@@ -2,12 +2,18 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
 use agentlane::demo::sentiment::{self, SentimentOptions};
 
 mod cli;
+
+/// Counts heap allocations for `agentlane bench` (off, and nearly free, unless it asks).
+#[global_allocator]
+static ALLOCATOR: cli::alloc_counter::CountingAllocator = cli::alloc_counter::CountingAllocator;
 
 /// agentlane: an embedded agent runtime. Pinned agents, lock-free lanes, Cap'n Proto frames.
 #[derive(Debug, Parser)]
@@ -24,6 +30,8 @@ enum Command {
     Demo(Demo),
     /// Inspect, verify, dump or replay a log directory.
     Log(cli::log::LogArgs),
+    /// The core-pinned benchmark suite: agentlane against the floor and its peers.
+    Bench(cli::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +66,14 @@ struct SentimentArgs {
     /// Print the runtime's metrics (Prometheus text; a `metrics` object with --json).
     #[arg(long)]
     metrics: bool,
+    /// Keep posts, scores and dead letters durable in DIR. After SIGTERM or Ctrl-C, the
+    /// same command again finishes the job, counting each post once.
+    #[arg(long, value_name = "DIR")]
+    log: Option<PathBuf>,
+    /// Run the pipeline from the posts recorded in DIR (by --log) instead of the input,
+    /// with the deterministic clock.
+    #[arg(long, value_name = "DIR")]
+    replay: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -77,6 +93,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Demo(Demo::Sentiment(args)) => demo_sentiment(args),
         Command::Log(args) => cli::log::run(args),
+        Command::Bench(args) => cli::bench::run(args),
     }
 }
 
@@ -93,6 +110,17 @@ fn demo_sentiment(args: SentimentArgs) -> ExitCode {
     options.inject_panics = args.inject_panics;
     options.inject_malformed = args.inject_malformed;
     options.metrics = args.metrics;
+    options.log = args.log;
+    options.replay = args.replay;
+
+    // SIGTERM and Ctrl-C stop intake, drain, store positions and report what was left.
+    let interrupt = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(error) = signal_hook::flag::register(signal, interrupt.clone()) {
+            return fail(&format!("cannot install the handler of signal {signal}: {error}"));
+        }
+    }
+    options.interrupt = Some(interrupt);
 
     match sentiment::run(&options) {
         Ok(report) if args.json => match serde_json::to_string(&report) {
@@ -105,6 +133,10 @@ fn demo_sentiment(args: SentimentArgs) -> ExitCode {
         Ok(report) => {
             println!("{report}");
             ExitCode::SUCCESS
+        }
+        Err(error @ sentiment::DemoError::Interrupted { .. }) => {
+            eprintln!("agentlane: {error}");
+            ExitCode::from(130)
         }
         Err(error) => fail(&error.to_string()),
     }

@@ -35,16 +35,6 @@ pub(crate) const MAX_RING_CAPACITY: usize = 1 << 30;
 #[cfg(loom)]
 pub(crate) const MAX_RING_CAPACITY: usize = 4;
 
-/// Gives way inside a spin loop: a CPU pause hint normally, a loom yield in models (so a
-/// model that spins on another thread's progress still terminates).
-#[inline]
-pub(crate) fn spin_hint() {
-    #[cfg(not(loom))]
-    std::hint::spin_loop();
-    #[cfg(loom)]
-    loom::thread::yield_now();
-}
-
 /// A cell with interior mutability whose accesses loom checks for data races.
 ///
 /// It wraps `std::cell::UnsafeCell` normally and `loom::cell::UnsafeCell` in models. Access

@@ -96,7 +96,7 @@ enum CliError {
     Log(#[from] LogError),
     #[error("cannot read {}: {source}", path.display())]
     Dir { path: PathBuf, source: io::Error },
-    #[error("no log segments in {} (nor partition directories named pNNNN)", .0.display())]
+    #[error("no log segments in {} (nor partition directories named pNNNN, nor topic directories holding them)", .0.display())]
     Empty(PathBuf),
     #[error("stdout is closed")]
     BrokenPipe,
@@ -140,10 +140,28 @@ fn partitions(dir: &Path) -> Result<Vec<(Option<u32>, PathBuf)>, CliError> {
         return Ok(vec![(None, dir.to_owned())]);
     }
     if children.is_empty() {
+        children = topic_partitions(dir);
+    }
+    if children.is_empty() {
         return Err(CliError::Empty(dir.to_owned()));
     }
-    children.sort();
+    children.sort_by(|a, b| a.1.cmp(&b.1));
     Ok(children)
+}
+
+/// The partition directories of every topic directory in `dir`: a runtime's `log_dir`
+/// holds one directory per durable topic.
+fn topic_partitions(dir: &Path) -> Vec<(Option<u32>, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let topics = entries.flatten().map(|e| e.path()).filter(|p| p.is_dir());
+    topics
+        .flat_map(|topic| std::fs::read_dir(&topic).into_iter().flatten().flatten())
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let partition = parse_partition_dir_name(&name)?;
+            entry.path().is_dir().then(|| (Some(partition), entry.path()))
+        })
+        .collect()
 }
 
 /// Runs `command` on each partition; the worst exit code wins.

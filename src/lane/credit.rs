@@ -22,7 +22,6 @@
 //!   registration and notifies it.
 //! - `close` sets the top bit; a CAS that would take a credit after it fails with `Closed`.
 
-use std::future::Future;
 use std::time::Instant;
 
 use crossbeam_utils::{Backoff, CachePadded};
@@ -113,27 +112,28 @@ impl CreditWindow {
     }
 
     /// Takes one credit, waiting asynchronously; dropping the future takes nothing.
-    pub(super) fn acquire_async(&self) -> impl Future<Output = Result<(), ReserveError>> + '_ {
-        async move {
-            loop {
-                match self.try_acquire() {
-                    Err(ReserveError::NoCredit) => {}
-                    done => return done,
-                }
-                let listener = self.event.listen();
-                let waiter = WaiterGuard::register(self);
-                if !waiter.should_retry() {
-                    listener.await;
-                }
-                drop(waiter);
+    pub(super) async fn acquire_async(&self) -> Result<(), ReserveError> {
+        loop {
+            match self.try_acquire() {
+                Err(ReserveError::NoCredit) => {}
+                done => return done,
             }
+            let listener = self.event.listen();
+            let waiter = WaiterGuard::register(self);
+            if !waiter.should_retry() {
+                listener.await;
+            }
+            drop(waiter);
         }
     }
 
     /// Returns `n` credits and wakes as many parked waiters, if any.
     pub(super) fn give_back(&self, n: u64) {
         let before = self.word.fetch_add(n, Ordering::AcqRel);
-        debug_assert!((before & FREE_MASK) + n <= self.capacity, "credits exceed capacity");
+        debug_assert!(
+            (before & FREE_MASK) + n <= self.capacity,
+            "credits exceed capacity"
+        );
 
         // Only a parked waiter needs the event, and it announced itself in the word.
         if before & WAITER_MASK != 0 {
@@ -255,7 +255,10 @@ impl<'a> Reservation<'a> {
     ) -> Result<u64, TooLarge<'a>> {
         if bytes.len() > self.ring.slot_size() {
             let len = bytes.len();
-            return Err(TooLarge { reservation: self, len });
+            return Err(TooLarge {
+                reservation: self,
+                len,
+            });
         }
 
         // The credit now travels with the claimed sequence, not with this value.

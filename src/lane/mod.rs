@@ -84,7 +84,9 @@ use self::credit::CreditWindow;
 use self::ring::Slots;
 use self::settle::Cursor;
 
+#[allow(unused_imports)] // NB: the whole lane API, whether or not the runtime names each type.
 pub(crate) use self::credit::{Reservation, TooLarge};
+#[allow(unused_imports)] // NB: the whole lane API, whether or not the runtime names each type.
 pub(crate) use self::reader::{LaneReader, ReaderError};
 
 /// The shape of one partition ring.
@@ -101,6 +103,7 @@ pub(crate) struct RingConfig {
 }
 
 /// Why a configuration was refused by [`PartitionRing::try_new`].
+#[allow(dead_code)] // NB: lane API; the runtime builds rings with `new`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum RingConfigError {
     /// The capacity is not a power of two in `2..=MAX_RING_CAPACITY`.
@@ -197,6 +200,7 @@ impl PartitionRing {
     /// # Errors
     ///
     /// [`RingConfigError`] when the capacity or the slot size is out of range.
+    #[allow(dead_code)] // NB: lane API; the runtime builds rings with `new`.
     pub(crate) fn try_new(config: RingConfig) -> Result<Arc<PartitionRing>, RingConfigError> {
         validate(&config)?;
         Ok(Arc::new(Self::build(config, true)))
@@ -204,6 +208,7 @@ impl PartitionRing {
 
     /// Allocates the slots and cursors of a validated configuration.
     fn build(config: RingConfig, drops: bool) -> Self {
+        debug_assert_eq!(validate(&config), Ok(()));
         let cursors = (0..config.subscriptions)
             .map(|_| CachePadded::new(Cursor::new(0)))
             .collect();
@@ -237,7 +242,10 @@ impl PartitionRing {
     /// # Errors
     ///
     /// [`ReserveError::Timeout`] at the deadline, [`ReserveError::Closed`] after close.
-    pub(crate) fn reserve_deadline(&self, deadline: Instant) -> Result<Reservation<'_>, ReserveError> {
+    pub(crate) fn reserve_deadline(
+        &self,
+        deadline: Instant,
+    ) -> Result<Reservation<'_>, ReserveError> {
         self.credits.acquire_deadline(deadline)?;
         Ok(Reservation::new(self))
     }
@@ -259,7 +267,9 @@ impl PartitionRing {
     /// Reservations taken before may still commit; readers drain what was committed.
     pub(crate) fn close(&self) {
         self.credits.close();
-        self.cursors.iter().for_each(|cursor| cursor.ring_doorbell_always());
+        self.cursors
+            .iter()
+            .for_each(|cursor| cursor.ring_doorbell_always());
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -278,15 +288,6 @@ impl PartitionRing {
         self.base_offset + self.claim.load(Ordering::Acquire)
     }
 
-    /// The offsets subscription `subscription` has taken up to and released up to
-    /// (exclusive), as a racy snapshot for metrics.
-    pub(crate) fn positions(&self, subscription: usize) -> (u64, u64) {
-        let cursor = &self.cursors[subscription];
-        let released = cursor.released.load(Ordering::Acquire);
-        let read = cursor.read.load(Ordering::Acquire);
-        (self.base_offset + read, self.base_offset + released)
-    }
-
     /// Slots (and credits) of the ring.
     pub(crate) fn capacity(&self) -> usize {
         self.slots.capacity()
@@ -300,6 +301,21 @@ impl PartitionRing {
     /// How many subscriptions read the ring.
     pub(crate) fn subscriptions(&self) -> usize {
         self.cursors.len()
+    }
+
+    /// `(taken, released)` offsets of `subscription`: the next offset its reader will take
+    /// and the offset below which it settled everything (the position to resume after).
+    ///
+    /// A racy snapshot: both only grow, and `released <= taken`. For a subscription out of
+    /// range, both are the ring's tail, the offset below which every subscription settled.
+    pub(crate) fn positions(&self, subscription: usize) -> (u64, u64) {
+        let Some(cursor) = self.cursors.get(subscription) else {
+            let tail = self.base_offset + self.tail.load(Ordering::Acquire);
+            return (tail, tail);
+        };
+        let released = cursor.released.load(Ordering::Acquire);
+        let taken = cursor.read.load(Ordering::Acquire).max(released);
+        (self.base_offset + taken, self.base_offset + released)
     }
 
     /// Installs the event a commit notifies when `subscription`'s reader armed it.
@@ -343,7 +359,9 @@ fn validate(config: &RingConfig) -> Result<(), RingConfigError> {
     if !capacity.is_power_of_two() || !(2..=MAX_RING_CAPACITY).contains(&capacity) {
         return Err(RingConfigError::Capacity(capacity));
     }
-    let fits = capacity.checked_mul(config.slot_size).is_some_and(|b| b <= isize::MAX as usize);
+    let fits = capacity
+        .checked_mul(config.slot_size)
+        .is_some_and(|b| b <= isize::MAX as usize);
     if config.slot_size % 8 != 0 || !fits {
         return Err(RingConfigError::SlotSize(config.slot_size));
     }
@@ -359,5 +377,9 @@ fn normalized(config: RingConfig) -> RingConfig {
         .next_power_of_two();
     let largest = (isize::MAX as usize / capacity) & !7;
     let slot_size = config.slot_size.min(largest).div_ceil(8) * 8;
-    RingConfig { capacity, slot_size, ..config }
+    RingConfig {
+        capacity,
+        slot_size,
+        ..config
+    }
 }

@@ -75,7 +75,10 @@ impl LaneReader {
             .cursors
             .get(subscription)
             .ok_or(ReaderError::NoSuchSubscription(subscription))?;
-        if cursor.open.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err()
+        if cursor
+            .open
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
         {
             return Err(ReaderError::AlreadyOpen(subscription));
         }
@@ -192,6 +195,7 @@ impl LaneReader {
     }
 
     /// Frames taken and not yet released.
+    #[allow(dead_code)] // NB: lane API for metrics and tests.
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight
     }
@@ -203,6 +207,7 @@ impl LaneReader {
     }
 
     /// Frames DropOldest removed from this subscription before it took them (snapshot).
+    #[allow(dead_code)] // NB: lane API for metrics and tests.
     pub(crate) fn dropped(&self) -> u64 {
         self.cursor().dropped.load(Ordering::Relaxed)
     }
@@ -226,11 +231,13 @@ impl LaneReader {
     }
 
     /// The ring read.
+    #[allow(dead_code)] // NB: lane API for metrics and tests.
     pub(crate) fn ring(&self) -> &Arc<PartitionRing> {
         &self.ring
     }
 
     /// The subscription read.
+    #[allow(dead_code)] // NB: lane API for metrics and tests.
     pub(crate) fn subscription(&self) -> usize {
         self.subscription
     }

@@ -45,7 +45,11 @@ impl Slots {
                 body: UnsafeCell::new(vec![0u64; slot_size / 8].into_boxed_slice()),
             })
             .collect();
-        Self { slots, mask: capacity as u64 - 1, slot_size }
+        Self {
+            slots,
+            mask: capacity as u64 - 1,
+            slot_size,
+        }
     }
 
     /// Number of slots.
@@ -94,7 +98,9 @@ impl Slots {
 
     /// Stamps the slot of `sequence`, publishing its frame (Release).
     fn stamp(&self, sequence: u64) {
-        self.slot(sequence).stamp.store(sequence + 1, Ordering::Release);
+        self.slot(sequence)
+            .stamp
+            .store(sequence + 1, Ordering::Release);
     }
 
     /// The bytes of the committed frame of `sequence`.
@@ -165,11 +171,17 @@ impl PartitionRing {
         // chains this claim after the returns that made room, see the module docs).
         let sequence = self.claim.fetch_add(1, Ordering::AcqRel);
         let offset = self.base_offset + sequence;
-        let stamp = StampOnDrop { ring: self, sequence };
+        let stamp = StampOnDrop {
+            ring: self,
+            sequence,
+        };
 
         // SAFETY: this thread claimed `sequence` and stamps it only below, and the caller
         // checked the length against the slot size.
-        unsafe { self.slots.write(sequence, bytes, |frame| patch(frame, offset)) };
+        unsafe {
+            self.slots
+                .write(sequence, bytes, |frame| patch(frame, offset))
+        };
 
         // Stamp, settle if nobody subscribes, ring doorbells.
         drop(stamp);
@@ -198,12 +210,9 @@ impl PartitionRing {
             if !self.slots.is_committed(tail) {
                 return;
             }
-            let moved = self.tail.compare_exchange(
-                tail,
-                tail + 1,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            );
+            let moved =
+                self.tail
+                    .compare_exchange(tail, tail + 1, Ordering::AcqRel, Ordering::Relaxed);
             if moved.is_ok() {
                 self.credits.give_back(1);
             }
@@ -220,6 +229,8 @@ impl PartitionRing {
             return;
         }
         fence(Ordering::SeqCst);
-        self.cursors.iter().for_each(|cursor| cursor.ring_doorbell_if_armed());
+        self.cursors
+            .iter()
+            .for_each(|cursor| cursor.ring_doorbell_if_armed());
     }
 }

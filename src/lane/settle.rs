@@ -83,7 +83,9 @@ impl PartitionRing {
     /// Records that `subscription` settled every sequence below `released`, and returns
     /// the credits this frees.
     pub(super) fn publish_released(&self, subscription: usize, released: u64) {
-        self.cursors[subscription].released.fetch_max(released, Ordering::AcqRel);
+        self.cursors[subscription]
+            .released
+            .fetch_max(released, Ordering::AcqRel);
         self.advance_tail();
     }
 
@@ -94,7 +96,11 @@ impl PartitionRing {
         if self.cursors.len() > 1 {
             fence(Ordering::SeqCst);
         }
-        let Some(min) = self.cursors.iter().map(|c| c.released.load(Ordering::Acquire)).min()
+        let Some(min) = self
+            .cursors
+            .iter()
+            .map(|c| c.released.load(Ordering::Acquire))
+            .min()
         else {
             return;
         };
@@ -129,7 +135,11 @@ impl PartitionRing {
                     continue;
                 }
                 let claimed = self.claim.load(Ordering::Acquire);
-                return Err(if claimed > head { DropRefused::Uncommitted } else { DropRefused::Empty });
+                return Err(if claimed > head {
+                    DropRefused::Uncommitted
+                } else {
+                    DropRefused::Empty
+                });
             }
 
             // Refuse before dropping anything if a reader holds it.
@@ -138,7 +148,9 @@ impl PartitionRing {
             }
 
             // Drop it from each subscription that has not taken it, then settle.
-            self.cursors.iter().for_each(|cursor| drop_from(cursor, head));
+            self.cursors
+                .iter()
+                .for_each(|cursor| drop_from(cursor, head));
             self.advance_tail();
             if self.cursors.iter().any(|c| holds(c, head)) {
                 return Err(DropRefused::InFlight);
@@ -160,7 +172,9 @@ fn holds(cursor: &Cursor, sequence: u64) -> bool {
 /// cursor is at least the tail) means nothing is in flight and the reader has not taken
 /// `head`; the reader's own take is a CAS on the same cursor, so exactly one wins.
 fn drop_from(cursor: &Cursor, head: u64) {
-    let moved = cursor.read.compare_exchange(head, head + 1, Ordering::AcqRel, Ordering::Acquire);
+    let moved = cursor
+        .read
+        .compare_exchange(head, head + 1, Ordering::AcqRel, Ordering::Acquire);
     if moved.is_ok() {
         cursor.dropped.fetch_add(1, Ordering::Relaxed);
         cursor.released.fetch_max(head + 1, Ordering::AcqRel);

@@ -1,6 +1,7 @@
 //! The three agents of the sentiment pipeline: a reader that streams posts, scorers that
 //! rate them with VADER, and an aggregator that checks them against the human ratings.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +83,33 @@ impl Agent for Reader {
                     tracing::error!(seq, %error, "post cannot be encoded; skipping it");
                     self.next.store(seq + 1, Ordering::Relaxed);
                 }
+            }
+        }
+        Work::Busy
+    }
+}
+
+/// Streams recorded post frames (from a log) into the posts topic, as they were.
+#[derive(Debug)]
+pub(crate) struct Replayer {
+    pub(crate) frames: Arc<Vec<Vec<u8>>>,
+    pub(crate) topic: TopicId,
+    pub(crate) next: Arc<AtomicU64>,
+}
+
+impl Agent for Replayer {
+    fn on_frame(&mut self, _frame: &Delivery<'_>, _ctx: &mut Context<'_>) -> Outcome {
+        Outcome::Ack
+    }
+
+    fn on_poll(&mut self, ctx: &mut Context<'_>) -> Work {
+        for _ in 0..READ_BATCH {
+            let i = self.next.load(Ordering::Relaxed) as usize;
+            let Some(bytes) = self.frames.get(i) else { return Work::Finished };
+            let key = crate::frame::FrameRef::decode(bytes).ok().and_then(|f| f.key().ok().map(<[u8]>::to_vec));
+            match ctx.publish_bytes(self.topic, key.as_deref().unwrap_or_default(), bytes) {
+                Ok(_) => self.next.store(i as u64 + 1, Ordering::Relaxed),
+                Err(_) => return Work::Busy,
             }
         }
         Work::Busy
@@ -173,13 +201,46 @@ pub(crate) struct TallyInner {
     /// Aggregation time of the first and last score, in ns since the epoch.
     pub(crate) first_ns: u64,
     pub(crate) last_ns: u64,
+    /// Keys of the posts counted: delivery is at least once, and each post counts once.
+    pub(crate) seen: HashSet<Vec<u8>>,
 }
 
 impl Tally {
     pub(crate) fn new() -> Self {
         let histogram = Histogram::new_with_bounds(1, 60_000_000, 3).expect("static bounds are valid");
-        let inner = TallyInner { rated: 0, agreed: 0, latency_us: histogram, digest: 0, first_ns: 0, last_ns: 0 };
+        let inner = TallyInner {
+            rated: 0,
+            agreed: 0,
+            latency_us: histogram,
+            digest: 0,
+            first_ns: 0,
+            last_ns: 0,
+            seen: HashSet::new(),
+        };
         Self { processed: AtomicU64::new(0), inner: Mutex::new(inner) }
+    }
+
+    /// Counts one score of the post keyed `key`, unless that post was counted already.
+    /// `latency_us` is recorded when given (scores replayed from an earlier run have none).
+    pub(crate) fn add_once(&self, key: &[u8], rating: f64, compound: f64, hash: u64, latency_us: Option<u64>, now: u64) {
+        let mut tally = self.inner.lock();
+        if !tally.seen.insert(key.to_vec()) {
+            return;
+        }
+        if rating != 0.0 {
+            tally.rated += 1;
+            tally.agreed += u64::from(compound != 0.0 && (compound > 0.0) == (rating > 0.0));
+        }
+        tally.digest = tally.digest.wrapping_add(hash);
+        if let Some(latency) = latency_us {
+            tally.latency_us.saturating_record(latency.max(1));
+            if tally.first_ns == 0 {
+                tally.first_ns = now;
+            }
+            tally.last_ns = now;
+        }
+        drop(tally);
+        self.processed.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -191,28 +252,20 @@ pub(crate) struct Aggregator {
 
 impl Agent for Aggregator {
     fn on_frame(&mut self, frame: &Delivery<'_>, ctx: &mut Context<'_>) -> Outcome {
-        let Ok(score) = frame.payload::<score::Owned>() else {
+        let (Ok(key), Ok(score)) = (frame.key(), frame.payload::<score::Owned>()) else {
             return Outcome::reject("payload is not a Score");
         };
         let now = ctx.now();
         let latency_us = now.saturating_sub(score.get_posted_ns()) / 1_000;
         let (rating, compound) = (score.get_rating(), score.get_compound());
-        let fields = [score.get_id(), compound.to_bits(), score.get_neg().to_bits(), score.get_neu().to_bits(), score.get_pos().to_bits()];
-
-        let mut tally = self.tally.inner.lock();
-        if rating != 0.0 {
-            tally.rated += 1;
-            tally.agreed += u64::from(compound != 0.0 && (compound > 0.0) == (rating > 0.0));
-        }
-        tally.latency_us.saturating_record(latency_us.max(1));
-        tally.digest = tally.digest.wrapping_add(score_hash(&fields));
-        if tally.first_ns == 0 {
-            tally.first_ns = now;
-        }
-        tally.last_ns = now;
-        drop(tally);
-
-        self.tally.processed.fetch_add(1, Ordering::Release);
+        let fields = [
+            score.get_id(),
+            compound.to_bits(),
+            score.get_neg().to_bits(),
+            score.get_neu().to_bits(),
+            score.get_pos().to_bits(),
+        ];
+        self.tally.add_once(key, rating, compound, score_hash(&fields), Some(latency_us), now);
         Outcome::Ack
     }
 }

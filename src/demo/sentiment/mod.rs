@@ -13,21 +13,25 @@
 //! letters, and the run ends when every post has been aggregated or dead-lettered.
 
 mod agents;
+mod logged;
 pub mod posts;
 pub mod vader;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::log::{LogConfig, LogError, SyncPolicy};
 use crate::runtime::{
     BuildError, MetricsSnapshot, RecvError, RestartPolicy, Runtime, RuntimeBuilder, RuntimeError,
+    ShutdownReport,
 };
 use crate::topic::TopicConfig;
-use agents::{Aggregator, Reader, Scorer, Tally};
+use agents::{Aggregator, Reader, Replayer, Scorer, Tally};
 use vader::{Lexicon, LexiconError, Vader};
 
 /// What to run.
@@ -49,6 +53,14 @@ pub struct SentimentOptions {
     pub inject_malformed: f64,
     /// Include the runtime's metrics in the report.
     pub metrics: bool,
+    /// Keep the topics durable in this directory; a run interrupted there resumes when
+    /// run again with the same options.
+    pub log: Option<PathBuf>,
+    /// Run the pipeline from the posts recorded in this log directory instead of the
+    /// input file, with the deterministic clock.
+    pub replay: Option<PathBuf>,
+    /// Stop the run (draining what is in flight) when this becomes true, as on SIGTERM.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl SentimentOptions {
@@ -63,6 +75,9 @@ impl SentimentOptions {
             inject_panics: 0.0,
             inject_malformed: 0.0,
             metrics: false,
+            log: None,
+            replay: None,
+            interrupt: None,
         }
     }
 }
@@ -114,7 +129,8 @@ pub struct SentimentReport {
     pub accuracy: f64,
     /// Posts with a non-zero human rating.
     pub rated: u64,
-    /// Processed posts per second, from the first post published to the last aggregated.
+    /// Posts aggregated in this run per second of wall time, from the runtime's start to the
+    /// last aggregation.
     pub throughput_per_s: f64,
     /// End-to-end latency, post published to score aggregated.
     pub latency_us: Latency,
@@ -153,6 +169,26 @@ pub enum DemoError {
     /// The runtime stopped on its own.
     #[error("runtime failed: {0}")]
     Runtime(#[from] RuntimeError),
+    /// A log directory could not be read.
+    #[error("reading the log in {dir}: {source}")]
+    Log {
+        /// The partition directory.
+        dir: PathBuf,
+        /// What went wrong.
+        source: Box<LogError>,
+    },
+    /// The run was interrupted (SIGTERM or Ctrl-C) and shut down cleanly.
+    #[error("interrupted: {processed} processed and {dead_lettered} dead-lettered of {input}; {}", interrupted_note(report))]
+    Interrupted {
+        /// Posts to process in all.
+        input: u64,
+        /// Posts aggregated so far.
+        processed: u64,
+        /// Posts dead-lettered so far.
+        dead_lettered: u64,
+        /// What the shutdown left, and where.
+        report: Box<ShutdownReport>,
+    },
     /// The pipeline made no progress for `stall_timeout`.
     #[error("pipeline stalled: {processed} processed and {dead_lettered} dead-lettered of {input}")]
     Stalled {
@@ -165,51 +201,48 @@ pub enum DemoError {
     },
 }
 
+/// Partitions of the posts and scores topics. Fixed, so a run resumed with another
+/// `--workers` finds the same logs; scorers beyond 16 would get no partition.
+const PARTITIONS: u32 = 16;
+
 /// Runs the pipeline to completion and reports what it measured.
 ///
 /// # Errors
 ///
-/// A [`DemoError`] when the input or lexicon cannot be read, the options are invalid, or
-/// the pipeline stalls.
+/// A [`DemoError`] when the input, lexicon or logs cannot be read, the options are
+/// invalid, the pipeline stalls or fails, or `interrupt` was raised.
 pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
     let started = Instant::now();
-    if options.workers == 0 || options.repeat == 0 {
-        return Err(DemoError::Options("--workers and --repeat must be at least 1".into()));
-    }
-    for (name, rate) in [("--inject-panics", options.inject_panics), ("--inject-malformed", options.inject_malformed)] {
-        if !(0.0..=1.0).contains(&rate) {
-            return Err(DemoError::Options(format!("{name} must be a fraction between 0 and 1, not {rate}")));
-        }
-    }
+    check_options(options)?;
     if options.inject_panics > 0.0 {
         quiet_injected_panics();
     }
 
     // Load the data on the host, before any agent starts.
-    let (posts, malformed) = posts::read_posts(&options.input)
-        .map_err(|source| DemoError::Input { path: options.input.clone(), source })?;
     let vader = Arc::new(Vader::new(Lexicon::load(&options.lexicon)?));
-    let input = (posts.len() * options.repeat) as u64;
+    let source = Source::load(options)?;
+    let input = source.input();
+    let tally = Arc::new(Tally::new());
+    let mut dead_seen = HashSet::new();
+    if let Some(dir) = &options.log {
+        logged::preload_tally(dir, PARTITIONS, &tally)?;
+        dead_seen = logged::earlier_dead_letters(dir)?;
+    }
 
     // Declare the graph.
     let mut builder = RuntimeBuilder::new();
-    let partitions = (options.workers * 2) as u32;
-    let posts_topic = builder.topic("posts", TopicConfig::new(partitions).max_in_flight(256));
-    let scores_topic = builder.topic("scores", TopicConfig::new(1).max_in_flight(1024));
+    let (mut posts_config, mut scores_config) = (TopicConfig::new(PARTITIONS).max_in_flight(256), TopicConfig::new(PARTITIONS).max_in_flight(256));
+    if let Some(dir) = &options.log {
+        builder.log_dir(dir);
+        let log = LogConfig::default().sync(SyncPolicy::Interval(Duration::from_millis(20)));
+        posts_config = posts_config.durable(log.clone());
+        scores_config = scores_config.durable(log);
+    }
+    builder.deterministic_clock(options.replay.is_some());
+    let posts_topic = builder.topic("posts", posts_config);
+    let scores_topic = builder.topic("scores", scores_config);
     let dead_letters = builder.subscriber(builder.dead_letter_topic(), "demo-host");
-    let tally = Arc::new(Tally::new());
-
-    let (posts, next) = (Arc::new(posts), Arc::new(AtomicU64::new(0)));
-    let malformed_ids = Arc::new(parking_lot::Mutex::new(Vec::new()));
-    let (repeat, inject_malformed, sink) = (options.repeat, options.inject_malformed, malformed_ids.clone());
-    builder.agent("reader", move || Reader {
-        posts: posts.clone(),
-        repeat,
-        topic: posts_topic,
-        next: next.clone(),
-        inject_malformed,
-        malformed: sink.clone(),
-    });
+    source.declare(&mut builder, posts_topic, options);
     let scorers: Vec<String> = (0..options.workers).map(|i| format!("scorer-{i}")).collect();
     for name in &scorers {
         let (vader, inject_panics) = (vader.clone(), options.inject_panics);
@@ -228,24 +261,34 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
 
     // Run until every post is aggregated or dead-lettered.
     let runtime = builder.start()?;
+    let ran = Instant::now();
     let mut dead = runtime.take_subscriber(dead_letters).expect("declared above");
-    let mut dead_lettered = 0u64;
     let mut last_progress = (0, Instant::now());
     loop {
         let processed = tally.processed.load(Ordering::Acquire);
+        let dead_lettered = dead_seen.len() as u64;
         if processed + dead_lettered >= input {
             break;
         }
         match dead.recv_timeout(Duration::from_millis(5)) {
-            Ok(_) => dead_lettered += 1,
-            Err(RecvError::Empty) => {}
+            Ok(frame) => {
+                let id = logged::dead_letter_id(frame.as_bytes());
+                dead_seen.insert(id.unwrap_or_else(|| ("?".into(), 0, dead_seen.len() as u64)));
+            }
             Err(RecvError::Closed) => break,
+            Err(_) => {}
         }
-        let done = processed + dead_lettered;
+
+        // Stop on a failure, an interrupt, or a stall.
         if let Some(failure) = runtime.failure() {
             runtime.shutdown(Duration::from_secs(1));
             return Err(DemoError::Runtime(failure));
         }
+        if options.interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::Acquire)) {
+            let report = runtime.shutdown(Duration::from_secs(5));
+            return Err(DemoError::Interrupted { input, processed, dead_lettered, report: Box::new(report) });
+        }
+        let done = processed + dead_lettered;
         if done != last_progress.0 {
             last_progress = (done, Instant::now());
         } else if last_progress.1.elapsed() > options.stall_timeout {
@@ -253,6 +296,7 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
             return Err(DemoError::Stalled { input, processed, dead_lettered });
         }
     }
+    let wall = ran.elapsed();
     let (redelivered, restarts) = scorer_faults(&runtime, &scorers, input);
     let metrics = options.metrics.then(|| runtime.metrics());
     let report = runtime.shutdown(Duration::from_secs(5));
@@ -260,12 +304,108 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
         tracing::warn!(?report, "demo runtime did not drain at shutdown");
     }
 
-    let mut summary = summarise(&tally, input, dead_lettered, &malformed, options.workers, started);
+    let mut summary = summarise(&tally, input, dead_seen.len() as u64, source.malformed(), options.workers, started, wall);
     summary.redelivered = redelivered;
     summary.restarts = restarts;
-    summary.injected_malformed_ids = std::mem::take(&mut *malformed_ids.lock());
+    summary.injected_malformed_ids = source.injected_malformed();
     summary.metrics = metrics;
     Ok(summary)
+}
+
+fn check_options(options: &SentimentOptions) -> Result<(), DemoError> {
+    if options.workers == 0 || options.repeat == 0 {
+        return Err(DemoError::Options("--workers and --repeat must be at least 1".into()));
+    }
+    for (name, rate) in [("--inject-panics", options.inject_panics), ("--inject-malformed", options.inject_malformed)] {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(DemoError::Options(format!("{name} must be a fraction between 0 and 1, not {rate}")));
+        }
+    }
+    if options.replay.is_some() && options.log == options.replay {
+        return Err(DemoError::Options("--replay and --log must be different directories".into()));
+    }
+    Ok(())
+}
+
+/// Where the posts come from: the input file, or a recorded log.
+enum Source {
+    File { posts: Arc<Vec<posts::Post>>, malformed: Vec<posts::PostError>, repeat: usize, resume: u64, injected: Arc<parking_lot::Mutex<Vec<u64>>> },
+    Log { frames: Arc<Vec<Vec<u8>>> },
+}
+
+impl Source {
+    fn load(options: &SentimentOptions) -> Result<Self, DemoError> {
+        if let Some(dir) = &options.replay {
+            return Ok(Source::Log { frames: Arc::new(logged::recorded_posts(dir)?) });
+        }
+        let (posts, malformed) = posts::read_posts(&options.input)
+            .map_err(|source| DemoError::Input { path: options.input.clone(), source })?;
+        let resume = match &options.log {
+            Some(dir) => logged::posts_logged(dir, PARTITIONS)?,
+            None => 0,
+        };
+        let injected = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        Ok(Source::File { posts: Arc::new(posts), malformed, repeat: options.repeat, resume, injected })
+    }
+
+    fn input(&self) -> u64 {
+        match self {
+            Source::File { posts, repeat, .. } => (posts.len() * repeat) as u64,
+            Source::Log { frames } => frames.len() as u64,
+        }
+    }
+
+    fn declare(&self, builder: &mut RuntimeBuilder, topic: crate::topic::TopicId, options: &SentimentOptions) {
+        match self {
+            Source::File { posts, repeat, resume, injected, .. } => {
+                let (posts, repeat, inject_malformed, sink) = (posts.clone(), *repeat, options.inject_malformed, injected.clone());
+                let next = Arc::new(AtomicU64::new(*resume));
+                builder.agent("reader", move || Reader {
+                    posts: posts.clone(),
+                    repeat,
+                    topic,
+                    next: next.clone(),
+                    inject_malformed,
+                    malformed: sink.clone(),
+                });
+            }
+            Source::Log { frames } => {
+                let (frames, next) = (frames.clone(), Arc::new(AtomicU64::new(0)));
+                builder.agent("reader", move || Replayer { frames: frames.clone(), topic, next: next.clone() });
+            }
+        }
+    }
+
+    fn malformed(&self) -> &[posts::PostError] {
+        match self {
+            Source::File { malformed, .. } => malformed,
+            Source::Log { .. } => &[],
+        }
+    }
+
+    fn injected_malformed(&self) -> Vec<u64> {
+        match self {
+            Source::File { injected, .. } => injected.lock().clone(),
+            Source::Log { .. } => Vec::new(),
+        }
+    }
+}
+
+/// Says where the frames an interrupted run left are kept.
+fn interrupted_note(report: &ShutdownReport) -> String {
+    let kept: Vec<String> = report
+        .unsettled
+        .iter()
+        .map(|u| match &u.kept_in {
+            Some(dir) => format!("{} {} frames kept in {}", u.frames, u.topic, dir.display()),
+            None => format!("{} {} frames lost (in memory only)", u.frames, u.topic),
+        })
+        .collect();
+    if kept.is_empty() {
+        "nothing was left in flight".into()
+    } else {
+        kept.join(", ")
+    }
 }
 
 /// Deliveries beyond each post's first, and restarts, over every scorer.
@@ -295,10 +435,10 @@ fn summarise(
     malformed: &[posts::PostError],
     workers: usize,
     started: Instant,
+    wall: Duration,
 ) -> SentimentReport {
     let processed = tally.processed.load(Ordering::Acquire);
     let inner = tally.inner.lock();
-    let span_s = (inner.last_ns.saturating_sub(inner.first_ns) as f64 / 1e9).max(1e-9);
     let latency = &inner.latency_us;
     SentimentReport {
         input,
@@ -312,7 +452,7 @@ fn summarise(
         malformed_examples: malformed.iter().take(5).map(ToString::to_string).collect(),
         accuracy: if inner.rated == 0 { 0.0 } else { inner.agreed as f64 / inner.rated as f64 },
         rated: inner.rated,
-        throughput_per_s: processed as f64 / span_s,
+        throughput_per_s: latency.len() as f64 / wall.as_secs_f64().max(1e-9),
         latency_us: Latency {
             p50: latency.value_at_quantile(0.50),
             p99: latency.value_at_quantile(0.99),

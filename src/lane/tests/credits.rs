@@ -51,9 +51,12 @@ fn release_out_of_order_returns_credits_over_the_settled_prefix() {
 
     // Releasing later frames first returns nothing: frame 0 still holds the tail.
     for (offset, free) in [(2, 0), (1, 0), (3, 0), (0, 4)] {
+        assert_eq!(ring.positions(0), (4, 0));
         assert!(reader.release(offset));
         assert_eq!(ring.free_credits(), free, "after releasing {offset}");
     }
+    assert_eq!(ring.positions(0), (4, 4));
+    assert_eq!(ring.positions(7), (4, 4), "no such subscription: the tail");
     assert_eq!(reader.in_flight(), 0);
 
     // A released frame is no longer readable nor releasable.
@@ -71,7 +74,11 @@ fn two_subscriptions_gate_a_slot_until_both_release() {
 
     assert_eq!(first.poll(), Some(0));
     assert!(first.release(0));
-    assert_eq!(ring.free_credits(), 0, "the second subscription still holds frame 0");
+    assert_eq!(
+        ring.free_credits(),
+        0,
+        "the second subscription still holds frame 0"
+    );
 
     assert_eq!(second.poll(), Some(0));
     assert_eq!(value_of(second.bytes(0).unwrap()), 10);
@@ -102,14 +109,22 @@ fn zero_subscriptions_release_each_frame_at_commit() {
 
 #[test]
 fn offsets_start_at_the_base_and_patch_sees_them() {
-    let config = RingConfig { capacity: 4, slot_size: 24, subscriptions: 1, base_offset: 1000 };
+    let config = RingConfig {
+        capacity: 4,
+        slot_size: 24,
+        subscriptions: 1,
+        base_offset: 1000,
+    };
     let ring = PartitionRing::new(config);
     let mut reader = LaneReader::new(ring.clone(), 0);
 
-    let offset = ring.try_reserve().unwrap().commit(&[0u8; 20], |frame, offset| {
-        assert_eq!(frame.len(), 20);
-        frame[..8].copy_from_slice(&offset.to_le_bytes());
-    });
+    let offset = ring
+        .try_reserve()
+        .unwrap()
+        .commit(&[0u8; 20], |frame, offset| {
+            assert_eq!(frame.len(), 20);
+            frame[..8].copy_from_slice(&offset.to_le_bytes());
+        });
     assert_eq!(offset, 1000);
     assert_eq!(ring.next_offset(), 1001);
 
@@ -129,9 +144,17 @@ fn offsets_start_at_the_base_and_patch_sees_them() {
 #[test]
 fn a_frame_larger_than_a_slot_is_refused_with_its_reservation() {
     let ring = ring(2, 1);
-    let refused = ring.try_reserve().unwrap().try_commit(&[0u8; 17], |_, _| {}).unwrap_err();
+    let refused = ring
+        .try_reserve()
+        .unwrap()
+        .try_commit(&[0u8; 17], |_, _| {})
+        .unwrap_err();
     assert_eq!(refused.len, 17);
-    assert_eq!(ring.free_credits(), 1, "the refused reservation still holds its credit");
+    assert_eq!(
+        ring.free_credits(),
+        1,
+        "the refused reservation still holds its credit"
+    );
 
     // The same reservation commits a frame that fits, at offset 0.
     assert_eq!(refused.reservation.commit(&[1u8; 16], |_, _| {}), 0);
@@ -151,7 +174,10 @@ fn close_refuses_reservations_and_readers_drain() {
     // The committed frame drains; the open reservation keeps the reader undrained.
     assert_eq!(reader.poll(), Some(0));
     assert!(reader.release(0));
-    assert!(!reader.is_drained(), "a reservation taken before close may still commit");
+    assert!(
+        !reader.is_drained(),
+        "a reservation taken before close may still commit"
+    );
 
     late.commit(&2u64.to_le_bytes(), |_, _| {});
     assert!(!reader.is_drained());
@@ -176,7 +202,10 @@ fn a_dropped_reservation_after_close_lets_readers_drain() {
 fn one_reader_per_subscription_and_drop_settles_what_it_held() {
     let ring = ring(2, 1);
     let mut reader = LaneReader::new(ring.clone(), 0);
-    assert_eq!(LaneReader::try_new(ring.clone(), 0).unwrap_err(), ReaderError::AlreadyOpen(0));
+    assert_eq!(
+        LaneReader::try_new(ring.clone(), 0).unwrap_err(),
+        ReaderError::AlreadyOpen(0)
+    );
     assert_eq!(
         LaneReader::try_new(ring.clone(), 1).unwrap_err(),
         ReaderError::NoSuchSubscription(1)
@@ -195,13 +224,27 @@ fn one_reader_per_subscription_and_drop_settles_what_it_held() {
 
 #[test]
 fn configurations_round_into_range_or_are_refused() {
-    let config = RingConfig { capacity: 5, slot_size: 13, subscriptions: 1, base_offset: 0 };
+    let config = RingConfig {
+        capacity: 5,
+        slot_size: 13,
+        subscriptions: 1,
+        base_offset: 0,
+    };
     assert!(PartitionRing::try_new(config).is_err());
     let ring = PartitionRing::new(config);
     assert_eq!((ring.capacity(), ring.slot_size()), (8, 16));
 
-    let tiny = PartitionRing::new(RingConfig { capacity: 0, slot_size: 0, ..config });
+    let tiny = PartitionRing::new(RingConfig {
+        capacity: 0,
+        slot_size: 0,
+        ..config
+    });
     assert_eq!((tiny.capacity(), tiny.slot_size()), (2, 0));
     assert_eq!(tiny.try_reserve().unwrap().commit(&[], |_, _| {}), 0);
-    assert!(PartitionRing::try_new(RingConfig { capacity: 1, slot_size: 8, ..config }).is_err());
+    assert!(PartitionRing::try_new(RingConfig {
+        capacity: 1,
+        slot_size: 8,
+        ..config
+    })
+    .is_err());
 }

@@ -33,7 +33,11 @@ fn drop_oldest_is_refused_while_a_subscription_holds_the_frame() {
     assert_eq!(first.poll(), Some(0));
 
     assert_eq!(ring.try_drop_oldest(), Err(DropRefused::InFlight));
-    assert_eq!((first.dropped(), second.dropped()), (0, 0), "nothing dropped on refusal");
+    assert_eq!(
+        (first.dropped(), second.dropped()),
+        (0, 0),
+        "nothing dropped on refusal"
+    );
 
     assert!(first.release(0));
     assert_eq!(ring.try_drop_oldest(), Ok(()));
@@ -47,7 +51,12 @@ fn drop_oldest_refuses_when_nothing_is_committed() {
     let _held = ring.try_reserve().unwrap();
     assert_eq!(ring.try_drop_oldest(), Err(DropRefused::Empty));
 
-    let config = RingConfig { capacity: 2, slot_size: 8, subscriptions: 1, base_offset: 0 };
+    let config = RingConfig {
+        capacity: 2,
+        slot_size: 8,
+        subscriptions: 1,
+        base_offset: 0,
+    };
     let lossless = PartitionRing::new_without_drops(config);
     commit_value(&lossless, 1);
     assert_eq!(lossless.try_drop_oldest(), Err(DropRefused::Disabled));
@@ -73,7 +82,10 @@ fn every_frame_is_delivered_or_counted_dropped() {
         delivered.push(value_of(reader.bytes(offset).unwrap()));
         assert!(reader.release(offset));
     }
-    assert!(delivered.windows(2).all(|w| w[0] < w[1]), "in order, no duplicate");
+    assert!(
+        delivered.windows(2).all(|w| w[0] < w[1]),
+        "in order, no duplicate"
+    );
     assert_eq!(delivered.len() as u64 + reader.dropped(), 40);
     assert_eq!(ring.free_credits(), 4);
 }

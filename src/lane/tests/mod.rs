@@ -16,7 +16,12 @@ use crate::sync::Arc;
 
 /// A ring of `capacity` 16-byte slots read by `subscriptions`, offsets from 0.
 fn ring(capacity: usize, subscriptions: usize) -> Arc<PartitionRing> {
-    PartitionRing::new(RingConfig { capacity, slot_size: 16, subscriptions, base_offset: 0 })
+    PartitionRing::new(RingConfig {
+        capacity,
+        slot_size: 16,
+        subscriptions,
+        base_offset: 0,
+    })
 }
 
 /// Commits an 8-byte frame holding `value`; returns its offset.

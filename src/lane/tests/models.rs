@@ -39,8 +39,8 @@ fn take(reader: &mut LaneReader) -> (u64, u64) {
 
 #[test]
 fn two_producers_one_consumer_keep_order_and_conserve_credits() {
-    check(2, || {
-        let ring = ring(2, 1);
+    check(3, || {
+        let ring = ring(4, 1);
         let producers: Vec<_> = (0..2u64)
             .map(|p| {
                 let ring = ring.clone();
@@ -65,13 +65,37 @@ fn two_producers_one_consumer_keep_order_and_conserve_credits() {
         }
         producers.into_iter().for_each(|p| p.join().unwrap());
         assert_eq!(next, [2, 12]);
+        assert_eq!(ring.free_credits(), ring.capacity());
+    });
+}
+
+#[test]
+fn credits_wrap_around_a_capacity_2_ring() {
+    check(4, || {
+        let ring = ring(2, 1);
+        let producer = {
+            let ring = ring.clone();
+            thread::spawn(move || {
+                for value in 0..3u64 {
+                    reserve(&ring).commit(&value.to_le_bytes(), |_, _| {});
+                }
+            })
+        };
+
+        // The third frame reuses slot 0 only after frame 0 was read and released.
+        let mut reader = LaneReader::new(ring.clone(), 0);
+        for expected in 0..3 {
+            assert_eq!(take(&mut reader), (expected, expected));
+            assert!(reader.release(expected));
+        }
+        producer.join().unwrap();
         assert_eq!(ring.free_credits(), 2);
     });
 }
 
 #[test]
 fn a_dropped_reservation_leaves_no_gap_and_returns_its_credit() {
-    check(3, || {
+    check(4, || {
         let ring = ring(2, 1);
         let dropper = {
             let ring = ring.clone();
@@ -101,7 +125,7 @@ fn a_dropped_reservation_leaves_no_gap_and_returns_its_credit() {
 
 #[test]
 fn drop_oldest_and_a_take_never_both_win() {
-    check(3, || {
+    check(4, || {
         let ring = ring(2, 1);
         commit_value(&ring, 0);
         commit_value(&ring, 1);
@@ -129,10 +153,17 @@ fn drop_oldest_and_a_take_never_both_win() {
             delivered.push(value_of(reader.bytes(offset).unwrap()));
             assert!(reader.release(offset));
         }
-        assert!(delivered.windows(2).all(|w| w[0] < w[1]), "in order, once each");
+        assert!(
+            delivered.windows(2).all(|w| w[0] < w[1]),
+            "in order, once each"
+        );
         let committed = ring.next_offset();
         let missing = (0..committed).filter(|v| !delivered.contains(v)).count() as u64;
-        assert_eq!(missing, reader.dropped(), "a frame both dropped and delivered, or lost");
+        assert_eq!(
+            missing,
+            reader.dropped(),
+            "a frame both dropped and delivered, or lost"
+        );
         assert!(reader.dropped() <= 1);
         assert_eq!(ring.free_credits(), 2);
     });
@@ -140,7 +171,7 @@ fn drop_oldest_and_a_take_never_both_win() {
 
 #[test]
 fn two_subscriptions_gate_a_slot_until_both_release() {
-    check(3, || {
+    check(4, || {
         let ring = ring(2, 2);
         commit_value(&ring, 0);
         commit_value(&ring, 1);

@@ -11,7 +11,11 @@ use crate::lane::{LaneReader, PartitionRing, RingConfig};
 use crate::sync::Arc;
 
 /// Frames per test, over all producers.
-const FRAMES: u64 = if cfg!(debug_assertions) { 100_000 } else { 1_000_000 };
+const FRAMES: u64 = if cfg!(debug_assertions) {
+    100_000
+} else {
+    1_000_000
+};
 /// Producers per test.
 const PRODUCERS: u64 = 2;
 /// Frame bytes: producer, sequence, offset (patched in), check word.
@@ -24,7 +28,12 @@ fn check(producer: u64, sequence: u64) -> u64 {
 
 /// A ring of `capacity` frame-sized slots read by `subscriptions`.
 fn frame_ring(capacity: usize, subscriptions: usize) -> Arc<PartitionRing> {
-    let config = RingConfig { capacity, slot_size: FRAME, subscriptions, base_offset: 0 };
+    let config = RingConfig {
+        capacity,
+        slot_size: FRAME,
+        subscriptions,
+        base_offset: 0,
+    };
     PartitionRing::new(config)
 }
 
@@ -43,13 +52,17 @@ fn produce(ring: &PartitionRing, producer: u64, count: u64, drop_oldest: bool) {
                 continue;
             }
             let deadline = Instant::now() + Duration::from_secs(60);
-            break ring.reserve_deadline(deadline).expect("a credit within the hang guard");
+            break ring
+                .reserve_deadline(deadline)
+                .expect("a credit within the hang guard");
         };
         let mut frame = [0u8; FRAME];
         frame[..8].copy_from_slice(&producer.to_le_bytes());
         frame[8..16].copy_from_slice(&sequence.to_le_bytes());
         frame[24..].copy_from_slice(&check(producer, sequence).to_le_bytes());
-        reservation.commit(&frame, |bytes, offset| bytes[16..24].copy_from_slice(&offset.to_le_bytes()));
+        reservation.commit(&frame, |bytes, offset| {
+            bytes[16..24].copy_from_slice(&offset.to_le_bytes())
+        });
     }
 }
 
@@ -74,13 +87,18 @@ fn consume(mut reader: LaneReader, hold: usize) -> Seen {
             if reader.is_drained() {
                 break;
             }
-            held.drain(..).rev().for_each(|o| assert!(reader.release(o)));
+            held.drain(..)
+                .rev()
+                .for_each(|o| assert!(reader.release(o)));
             thread::yield_now();
             continue;
         };
 
         // Offsets grow; each producer's sequences grow; bytes are intact.
-        assert!(last_offset.map_or(true, |last| offset > last), "offset order");
+        assert!(
+            last_offset.map_or(true, |last| offset > last),
+            "offset order"
+        );
         last_offset = Some(offset);
         let bytes = reader.bytes(offset).expect("a taken frame is readable");
         let word = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
@@ -89,7 +107,10 @@ fn consume(mut reader: LaneReader, hold: usize) -> Seen {
         assert_eq!(word(2), offset, "patched offset");
         assert_eq!(word(3), check(producer, sequence), "payload intact");
         let expected = &mut next[producer as usize];
-        assert!(sequence >= *expected, "producer {producer} order: {sequence} after {expected}");
+        assert!(
+            sequence >= *expected,
+            "producer {producer} order: {sequence} after {expected}"
+        );
         if reader.dropped() == 0 {
             assert_eq!(sequence, *expected, "no loss without drops");
         }
@@ -99,10 +120,14 @@ fn consume(mut reader: LaneReader, hold: usize) -> Seen {
         // Release out of order now and then.
         held.push(offset);
         if held.len() >= hold {
-            held.drain(..).rev().for_each(|o| assert!(reader.release(o)));
+            held.drain(..)
+                .rev()
+                .for_each(|o| assert!(reader.release(o)));
         }
     }
-    held.drain(..).rev().for_each(|o| assert!(reader.release(o)));
+    held.drain(..)
+        .rev()
+        .for_each(|o| assert!(reader.release(o)));
     seen.dropped = reader.dropped();
     seen
 }
@@ -141,7 +166,10 @@ fn fan_out_delivers_every_frame_to_each_subscription() {
     let ring = frame_ring(256, 2);
     let seen = run(&ring, false, 4);
     for subscription in &seen {
-        assert_eq!(subscription.delivered, [FRAMES / PRODUCERS; PRODUCERS as usize]);
+        assert_eq!(
+            subscription.delivered,
+            [FRAMES / PRODUCERS; PRODUCERS as usize]
+        );
     }
     assert_eq!(ring.free_credits(), ring.capacity());
 }
@@ -152,7 +180,6 @@ fn drop_oldest_under_load_delivers_or_counts_every_frame() {
     let seen = run(&ring, true, 16);
     for subscription in &seen {
         let delivered: u64 = subscription.delivered.iter().sum();
-        eprintln!("drop_oldest under load: {subscription:?}");
         assert_eq!(delivered + subscription.dropped, FRAMES, "{subscription:?}");
     }
     assert_eq!(ring.free_credits(), ring.capacity());

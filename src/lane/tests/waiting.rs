@@ -14,7 +14,10 @@ fn reserve_deadline_times_out_without_credit() {
     let ring = ring(2, 1);
     let _held = (ring.try_reserve().unwrap(), ring.try_reserve().unwrap());
     let deadline = Instant::now() + Duration::from_millis(20);
-    assert_eq!(ring.reserve_deadline(deadline).unwrap_err(), ReserveError::Timeout);
+    assert_eq!(
+        ring.reserve_deadline(deadline).unwrap_err(),
+        ReserveError::Timeout
+    );
     assert!(Instant::now() >= deadline);
 }
 
@@ -32,7 +35,9 @@ fn a_release_on_another_thread_wakes_a_blocked_reservation() {
         reader
     });
     let deadline = Instant::now() + Duration::from_secs(30);
-    let reservation = ring.reserve_deadline(deadline).expect("woken by the release");
+    let reservation = ring
+        .reserve_deadline(deadline)
+        .expect("woken by the release");
     assert_eq!(reservation.commit(&[0; 8], |_, _| {}), 2);
     releaser.join().unwrap();
 }
@@ -49,14 +54,20 @@ fn close_wakes_a_blocked_reservation() {
         })
     };
     let deadline = Instant::now() + Duration::from_secs(30);
-    assert_eq!(ring.reserve_deadline(deadline).unwrap_err(), ReserveError::Closed);
+    assert_eq!(
+        ring.reserve_deadline(deadline).unwrap_err(),
+        ReserveError::Closed
+    );
     closer.join().unwrap();
 }
 
 #[test]
 fn reserve_async_waits_for_a_dropped_reservation() {
     let ring = ring(2, 1);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     let held = (ring.try_reserve().unwrap(), ring.try_reserve().unwrap());
     runtime.block_on(async {
         let dropper = async {
@@ -73,7 +84,10 @@ fn a_commit_rings_the_doorbell_of_a_parked_reader() {
     let ring = ring(4, 1);
     let doorbell = Arc::new(Event::new());
     assert!(ring.set_doorbell(0, doorbell.clone()));
-    assert!(!ring.set_doorbell(0, doorbell.clone()), "one doorbell per subscription");
+    assert!(
+        !ring.set_doorbell(0, doorbell.clone()),
+        "one doorbell per subscription"
+    );
     let mut reader = LaneReader::new(ring.clone(), 0);
 
     let producer = {
@@ -110,4 +124,15 @@ fn a_commit_rings_the_doorbell_of_a_parked_reader() {
         assert!(woken.is_some(), "a commit must ring the doorbell");
     }
     producer.join().unwrap();
+}
+
+#[test]
+fn handles_and_futures_cross_threads() {
+    fn send<T: Send>(_: &T) {}
+
+    let ring = ring(2, 1);
+    let future = ring.reserve_async();
+    send(&future);
+    send(&ring);
+    send(&LaneReader::new(ring.clone(), 0));
 }

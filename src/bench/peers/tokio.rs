@@ -1,0 +1,36 @@
+//! tokio's bounded `tokio::sync::mpsc` channel, driven from plain threads through its
+//! non-blocking calls (no executor in the way).
+
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
+use tokio::sync::mpsc::{Receiver, Sender};
+
+use super::{Message, Peer, Rx, Stall, Tx, CAPACITY};
+
+/// The tokio peer.
+pub(crate) const PEER: Peer = Peer {
+    name: "tokio mpsc",
+    ping_pong: |pins, config| super::ping_pong(pins, config, PEER.name, pair(), pair()),
+    stream: |pins, frames| super::stream(pins, PEER.name, frames, pair()),
+};
+
+fn pair() -> (Sender<Message>, Receiver<Message>) {
+    tokio::sync::mpsc::channel(CAPACITY)
+}
+
+impl Tx for Sender<Message> {
+    fn try_send(&mut self, message: Message) -> Result<(), Stall> {
+        Sender::try_send(self, message).map_err(|e| match e {
+            TrySendError::Full(_) => Stall::Again,
+            TrySendError::Closed(_) => Stall::Closed,
+        })
+    }
+}
+
+impl Rx for Receiver<Message> {
+    fn try_recv(&mut self) -> Result<Message, Stall> {
+        Receiver::try_recv(self).map_err(|e| match e {
+            TryRecvError::Empty => Stall::Again,
+            TryRecvError::Disconnected => Stall::Closed,
+        })
+    }
+}
