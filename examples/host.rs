@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use agentlane::frame::sentiment_capnp::{post, score};
-use agentlane::{Agent, Context, Delivery, Outcome, Placement, RuntimeBuilder, TopicConfig, TopicId};
+use agentlane::{
+    Agent, Context, Delivery, Outcome, Placement, RuntimeBuilder, TopicConfig, TopicId,
+};
 
 /// An agent that rates each post by a toy rule and publishes the score.
 struct Exclaimer {
@@ -19,7 +21,11 @@ impl Agent for Exclaimer {
         let Ok(post) = frame.payload::<post::Owned>() else {
             return Outcome::reject("not a post");
         };
-        let text = post.get_text().ok().and_then(|t| t.to_str().ok()).unwrap_or("");
+        let text = post
+            .get_text()
+            .ok()
+            .and_then(|t| t.to_str().ok())
+            .unwrap_or("");
         let compound = if text.ends_with('!') { 1.0 } else { 0.0 };
 
         // Publish the result, keyed like the input.
@@ -32,13 +38,15 @@ impl Agent for Exclaimer {
         });
         match sent {
             Ok(_) => Outcome::Ack,
-            Err(_) => Outcome::Retry { after: Duration::from_millis(1) },
+            Err(_) => Outcome::Retry {
+                after: Duration::from_millis(1),
+            },
         }
     }
 }
 
 /// Builds the graph, feeds it, reads the results; returns how many posts were exclaimed.
-pub fn run_example() -> u64 {
+pub(crate) fn run_example() -> u64 {
     let mut builder = RuntimeBuilder::new();
     let posts = builder.topic("posts", TopicConfig::new(2));
     let scores = builder.topic("scores", TopicConfig::new(1));
@@ -68,7 +76,9 @@ pub fn run_example() -> u64 {
     let mut subscriber = runtime.take_subscriber(results).expect("taken once");
     let mut exclaimed = 0;
     for _ in 0..100 {
-        let frame = subscriber.recv_timeout(Duration::from_secs(10)).expect("a result");
+        let frame = subscriber
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a result");
         let reader = frame.reader();
         let score = reader.payload::<score::Owned>().expect("a score");
         exclaimed += u64::from(score.get_compound() > 0.0);

@@ -31,9 +31,9 @@ pub mod bench;
 
 pub use frame::{Frame, FrameError, FrameRef};
 pub use runtime::{
-    AckError, AckHandle, Agent, BackPressure, BuildError, Context, Delivery, EmitError,
-    FaultEvent, IdleStrategy, MetricsSnapshot, Outcome, Placement, PublishError, Publisher,
-    Quota, RateLimit, RecvError, RestartPolicy, Runtime, RuntimeBuilder, RuntimeError,
-    ShutdownReport, Subscriber, SubscriptionConfig, Work,
+    AckError, AckHandle, Agent, BackPressure, BuildError, Context, Delivery, EmitError, FaultEvent,
+    IdleStrategy, MetricsSnapshot, Outcome, Placement, PublishError, Publisher, Quota, RateLimit,
+    RecvError, RestartPolicy, Runtime, RuntimeBuilder, RuntimeError, ShutdownReport, Subscriber,
+    SubscriptionConfig, Work,
 };
 pub use topic::{TopicConfig, TopicId};

@@ -80,8 +80,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
 
     // Warnings by default; restarts after injected panics are expected, so quieter then.
-    let injecting = matches!(&cli.command, Command::Demo(Demo::Sentiment(a)) if a.inject_panics > 0.0);
-    let default = if injecting { "warn,agentlane::runtime::member=error" } else { "warn" };
+    let injecting =
+        matches!(&cli.command, Command::Demo(Demo::Sentiment(a)) if a.inject_panics > 0.0);
+    let default = if injecting {
+        "warn,agentlane::runtime::member=error"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AGENTLANE_LOG")
@@ -117,7 +122,9 @@ fn demo_sentiment(args: SentimentArgs) -> ExitCode {
     let interrupt = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(error) = signal_hook::flag::register(signal, interrupt.clone()) {
-            return fail(&format!("cannot install the handler of signal {signal}: {error}"));
+            return fail(&format!(
+                "cannot install the handler of signal {signal}: {error}"
+            ));
         }
     }
     options.interrupt = Some(interrupt);

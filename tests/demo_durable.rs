@@ -9,11 +9,18 @@ use std::time::Duration;
 use serde_json::Value;
 
 fn agentlane(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_agentlane")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_agentlane"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn json_of(output: &Output) -> Value {
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -41,8 +48,20 @@ fn a_logged_run_and_its_replay_agree_and_verify_tells_damage_apart() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
 
-    let logged = json_of(&agentlane(&["demo", "sentiment", "--log", path(&log), "--json"]));
-    let replayed = json_of(&agentlane(&["demo", "sentiment", "--replay", path(&log), "--json"]));
+    let logged = json_of(&agentlane(&[
+        "demo",
+        "sentiment",
+        "--log",
+        path(&log),
+        "--json",
+    ]));
+    let replayed = json_of(&agentlane(&[
+        "demo",
+        "sentiment",
+        "--replay",
+        path(&log),
+        "--json",
+    ]));
     assert_eq!(logged["processed"], 4200);
     assert_eq!(replayed["input"], 4200);
     assert_eq!(logged["digest"], replayed["digest"]);
@@ -63,23 +82,64 @@ fn a_logged_run_and_its_replay_agree_and_verify_tells_damage_apart() {
     std::fs::write(&segment, &damaged).unwrap();
     let verify = agentlane(&["log", "verify", path(&log)]);
     assert!(!verify.status.success());
-    let said = format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
-    assert!(said.contains("00000000000000000000.seg") && said.contains("offset"), "{said}");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(
+        said.contains("00000000000000000000.seg") && said.contains("offset"),
+        "{said}"
+    );
 }
 
 #[test]
 fn two_replays_of_one_log_write_byte_identical_results() {
     let dir = tempfile::tempdir().unwrap();
-    let (log, first, second) = (dir.path().join("log"), dir.path().join("first"), dir.path().join("second"));
-    json_of(&agentlane(&["demo", "sentiment", "--log", path(&log), "--json"]));
+    let (log, first, second) = (
+        dir.path().join("log"),
+        dir.path().join("first"),
+        dir.path().join("second"),
+    );
+    json_of(&agentlane(&[
+        "demo",
+        "sentiment",
+        "--log",
+        path(&log),
+        "--json",
+    ]));
 
-    let a = json_of(&agentlane(&["demo", "sentiment", "--replay", path(&log), "--log", path(&first), "--json"]));
-    let b = json_of(&agentlane(&["demo", "sentiment", "--replay", path(&log), "--log", path(&second), "--json", "--workers", "3"]));
+    let a = json_of(&agentlane(&[
+        "demo",
+        "sentiment",
+        "--replay",
+        path(&log),
+        "--log",
+        path(&first),
+        "--json",
+    ]));
+    let b = json_of(&agentlane(&[
+        "demo",
+        "sentiment",
+        "--replay",
+        path(&log),
+        "--log",
+        path(&second),
+        "--json",
+        "--workers",
+        "3",
+    ]));
     assert_eq!(a["digest"], b["digest"]);
 
-    let (scores_a, scores_b) = (topic_files(&first, "scores"), topic_files(&second, "scores"));
+    let (scores_a, scores_b) = (
+        topic_files(&first, "scores"),
+        topic_files(&second, "scores"),
+    );
     assert_eq!(scores_a.len(), 16);
-    assert!(scores_a == scores_b, "the two replays wrote different score streams");
+    assert!(
+        scores_a == scores_b,
+        "the two replays wrote different score streams"
+    );
 }
 
 #[test]
@@ -100,10 +160,15 @@ fn a_run_stopped_by_sigterm_finishes_when_run_again_counting_each_post_once() {
         .unwrap();
     let posts = log.join("posts/p0000/00000000000000000000.seg");
     let until = std::time::Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&posts).map(|m| m.len()).unwrap_or(0) < 64 * 1024 && std::time::Instant::now() < until {
+    while std::fs::metadata(&posts).map(|m| m.len()).unwrap_or(0) < 64 * 1024
+        && std::time::Instant::now() < until
+    {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let interrupted = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&interrupted.stderr).into_owned();
@@ -117,7 +182,17 @@ fn a_run_stopped_by_sigterm_finishes_when_run_again_counting_each_post_once() {
 
     // The same command again completes the job with the clean run's results.
     let resumed = json_of(&agentlane(&logged_args));
-    for field in ["input", "processed", "dead_lettered", "accuracy", "rated", "digest"] {
-        assert_eq!(resumed[field], clean[field], "{field} differs from the uninterrupted run");
+    for field in [
+        "input",
+        "processed",
+        "dead_lettered",
+        "accuracy",
+        "rated",
+        "digest",
+    ] {
+        assert_eq!(
+            resumed[field], clean[field],
+            "{field} differs from the uninterrupted run"
+        );
     }
 }

@@ -16,9 +16,15 @@ fn injected_panics_and_malformed_frames_lose_nothing_and_change_no_score() {
     assert_eq!(faulty.input, 4200);
     assert_eq!(faulty.processed + faulty.dead_lettered, faulty.input);
     assert!(faulty.restarts > 0, "no panic was injected");
-    assert!(faulty.redelivered >= faulty.restarts, "a panicked post was not delivered again");
+    assert!(
+        faulty.redelivered >= faulty.restarts,
+        "a panicked post was not delivered again"
+    );
     assert!(faulty.dead_lettered > 0, "no malformed frame was injected");
-    assert_eq!(faulty.dead_lettered, faulty.injected_malformed_ids.len() as u64);
+    assert_eq!(
+        faulty.dead_lettered,
+        faulty.injected_malformed_ids.len() as u64
+    );
 
     // A clean run over the same posts, less the malformed ones, has the same digest.
     let (all, errors) = posts::read_posts(&options.input).unwrap();
@@ -26,8 +32,18 @@ fn injected_panics_and_malformed_frames_lose_nothing_and_change_no_score() {
     let dir = tempfile::tempdir().unwrap();
     let subset = dir.path().join("posts.txt");
     let mut file = std::fs::File::create(&subset).unwrap();
-    for post in all.iter().filter(|p| !faulty.injected_malformed_ids.contains(&p.id)) {
-        writeln!(file, "{}\t{}\t{}", post.id, post.rating, post.text.replace('&', "&amp;")).unwrap();
+    for post in all
+        .iter()
+        .filter(|p| !faulty.injected_malformed_ids.contains(&p.id))
+    {
+        writeln!(
+            file,
+            "{}\t{}\t{}",
+            post.id,
+            post.rating,
+            post.text.replace('&', "&amp;")
+        )
+        .unwrap();
     }
     drop(file);
     let mut clean = SentimentOptions::vendored();
@@ -56,11 +72,26 @@ fn the_prometheus_text_parses_and_agrees_with_the_report() {
                 _ => f64::NAN,
             })
     };
-    assert_eq!(value("agentlane_agent_acked_total", "agent", "aggregator"), Some(4200.0));
-    assert_eq!(value("agentlane_lane_published_total", "topic", "scores"), Some(4200.0));
-    assert_eq!(value("agentlane_lane_consumer_lag", "topic", "scores"), Some(0.0));
+    assert_eq!(
+        value("agentlane_agent_acked_total", "agent", "aggregator"),
+        Some(4200.0)
+    );
+    assert_eq!(
+        value("agentlane_lane_published_total", "topic", "scores"),
+        Some(4200.0)
+    );
+    assert_eq!(
+        value("agentlane_lane_consumer_lag", "topic", "scores"),
+        Some(0.0)
+    );
     let scorer_acks: f64 = (0..2)
-        .filter_map(|i| value("agentlane_agent_acked_total", "agent", &format!("scorer-{i}")))
+        .filter_map(|i| {
+            value(
+                "agentlane_agent_acked_total",
+                "agent",
+                &format!("scorer-{i}"),
+            )
+        })
         .sum();
     assert_eq!(scorer_acks, 4200.0);
     assert!(scrape.docs.contains_key("agentlane_agent_handler_seconds"));

@@ -15,7 +15,10 @@ fn the_pipeline_scores_every_real_post_above_the_accuracy_floor() {
     assert_eq!(report.malformed_lines, 0);
     assert_eq!(report.rated, 4196, "posts rated exactly 0 are left out");
     assert!(report.accuracy >= 0.80, "accuracy {}", report.accuracy);
-    assert!(report.latency_us.p50 <= report.latency_us.p99 && report.latency_us.p99 <= report.latency_us.max);
+    assert!(
+        report.latency_us.p50 <= report.latency_us.p99
+            && report.latency_us.p99 <= report.latency_us.max
+    );
 }
 
 #[test]
@@ -45,7 +48,14 @@ fn malformed_lines_are_counted_and_the_rest_processed() {
     assert_eq!(report.input, 2, "lines 1 and 4 are valid");
     assert_eq!(report.malformed_lines, 3);
     assert_eq!(report.processed, 2);
-    assert!(report.malformed_examples.iter().any(|e| e.contains("line 2")), "{:?}", report.malformed_examples);
+    assert!(
+        report
+            .malformed_examples
+            .iter()
+            .any(|e| e.contains("line 2")),
+        "{:?}",
+        report.malformed_examples
+    );
 }
 
 #[test]
@@ -54,16 +64,33 @@ fn the_binary_prints_one_json_object_with_the_documented_fields() {
         .args(["demo", "sentiment", "--json", "--workers", "2"])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    for field in ["input", "processed", "dead_lettered", "accuracy", "throughput_per_s", "digest"] {
+    for field in [
+        "input",
+        "processed",
+        "dead_lettered",
+        "accuracy",
+        "throughput_per_s",
+        "digest",
+    ] {
         assert!(json.get(field).is_some(), "missing {field}");
     }
     for field in ["p50", "p99", "p999", "max"] {
-        assert!(json["latency_us"].get(field).is_some(), "missing latency_us.{field}");
+        assert!(
+            json["latency_us"].get(field).is_some(),
+            "missing latency_us.{field}"
+        );
     }
     assert_eq!(json["input"], 4200);
-    assert_eq!(json["processed"].as_u64().unwrap() + json["dead_lettered"].as_u64().unwrap(), 4200);
+    assert_eq!(
+        json["processed"].as_u64().unwrap() + json["dead_lettered"].as_u64().unwrap(),
+        4200
+    );
 }
 
 #[test]

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentlane::{Agent, Context, Delivery, IdleStrategy, Outcome, PublishError, RuntimeBuilder, TopicConfig};
+use agentlane::{
+    Agent, Context, Delivery, IdleStrategy, Outcome, PublishError, RuntimeBuilder, TopicConfig,
+};
 use common::{id_of, numbered, wait_for};
 use parking_lot::Mutex;
 
@@ -89,7 +91,10 @@ fn publish_deliver_and_ack_allocate_nothing_per_frame() {
     publish_all(100_000);
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     runtime.shutdown(Duration::from_secs(5));
-    assert_eq!(allocations, 0, "{allocations} allocations over 100,000 frames");
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations over 100,000 frames"
+    );
 }
 
 /// Sleeps on each frame, so a publisher outruns it about ten to one.
@@ -108,9 +113,16 @@ fn memory_stays_bounded_while_a_publisher_outruns_a_slow_agent() {
     let _serial = SERIAL.lock();
     let count = Arc::new(AtomicU64::new(0));
     let mut builder = RuntimeBuilder::new();
-    let topic = builder.topic("flood", TopicConfig::new(1).max_in_flight(64).block_timeout(Duration::from_secs(30)));
+    let topic = builder.topic(
+        "flood",
+        TopicConfig::new(1)
+            .max_in_flight(64)
+            .block_timeout(Duration::from_secs(30)),
+    );
     let agent_count = count.clone();
-    builder.agent("slow", move || Slow(agent_count.clone())).subscribe(topic, "slow");
+    builder
+        .agent("slow", move || Slow(agent_count.clone()))
+        .subscribe(topic, "slow");
     let runtime = builder.start().unwrap();
     let mut publisher = runtime.publisher(topic);
     let frame = numbered(&mut publisher, b"key", 1);
@@ -132,6 +144,12 @@ fn memory_stays_bounded_while_a_publisher_outruns_a_slow_agent() {
     runtime.shutdown(Duration::from_secs(5));
 
     // The publisher was held back rather than queueing without bound.
-    assert!(blocked_publishes > 4_000, "publisher was not back-pressured: {blocked_publishes}");
-    assert!(growth < 256 * 1024, "heap grew by {growth} bytes over {elapsed:?}");
+    assert!(
+        blocked_publishes > 4_000,
+        "publisher was not back-pressured: {blocked_publishes}"
+    );
+    assert!(
+        growth < 256 * 1024,
+        "heap grew by {growth} bytes over {elapsed:?}"
+    );
 }

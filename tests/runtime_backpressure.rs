@@ -13,13 +13,22 @@ use common::numbered;
 #[test]
 fn fail_hands_back_the_very_frame() {
     let mut builder = RuntimeBuilder::new();
-    let topic = builder.topic("t", TopicConfig::new(1).max_in_flight(2).back_pressure(BackPressure::Fail));
+    let topic = builder.topic(
+        "t",
+        TopicConfig::new(1)
+            .max_in_flight(2)
+            .back_pressure(BackPressure::Fail),
+    );
     let _unread = builder.subscriber(topic, "slow");
     let runtime = builder.start().unwrap();
     let mut publisher = runtime.publisher(topic);
 
-    publisher.publish(numbered(&mut publisher.clone(), b"k", 0)).unwrap();
-    publisher.publish(numbered(&mut publisher.clone(), b"k", 1)).unwrap();
+    publisher
+        .publish(numbered(&mut publisher.clone(), b"k", 0))
+        .unwrap();
+    publisher
+        .publish(numbered(&mut publisher.clone(), b"k", 1))
+        .unwrap();
     let third = numbered(&mut publisher, b"k", 2);
     let address = third.as_bytes().as_ptr();
     match publisher.publish(third) {
@@ -40,7 +49,9 @@ fn block_waits_until_its_deadline_then_hands_the_frame_back() {
     let runtime = builder.start().unwrap();
     let mut publisher = runtime.publisher(topic);
     for id in 0..2 {
-        publisher.publish(numbered(&mut publisher.clone(), b"k", id)).unwrap();
+        publisher
+            .publish(numbered(&mut publisher.clone(), b"k", id))
+            .unwrap();
     }
 
     let frame = numbered(&mut publisher, b"k", 2);
@@ -48,11 +59,20 @@ fn block_waits_until_its_deadline_then_hands_the_frame_back() {
     let result = publisher.publish_timeout(&frame, Duration::from_millis(50));
     let waited = started.elapsed();
     assert!(matches!(result, Err(PublishError::Timeout(f)) if std::ptr::eq(f, &frame)));
-    assert!(waited >= Duration::from_millis(50), "returned before its deadline: {waited:?}");
-    assert!(waited < Duration::from_secs(10), "did not honour its deadline: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(50),
+        "returned before its deadline: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "did not honour its deadline: {waited:?}"
+    );
 
     // try_publish never waits, whatever the policy.
-    assert!(matches!(publisher.try_publish(&frame), Err(PublishError::Full(_))));
+    assert!(matches!(
+        publisher.try_publish(&frame),
+        Err(PublishError::Full(_))
+    ));
     runtime.shutdown(Duration::ZERO);
 }
 
@@ -65,7 +85,9 @@ fn block_resumes_as_soon_as_a_credit_returns() {
     let mut subscriber = runtime.take_subscriber(reader).unwrap();
     let mut publisher = runtime.publisher(topic);
     for id in 0..2 {
-        publisher.publish(numbered(&mut publisher.clone(), b"k", id)).unwrap();
+        publisher
+            .publish(numbered(&mut publisher.clone(), b"k", id))
+            .unwrap();
     }
 
     std::thread::scope(|scope| {
@@ -81,15 +103,19 @@ fn block_resumes_as_soon_as_a_credit_returns() {
 #[test]
 fn drop_oldest_keeps_the_latest_frames() {
     let mut builder = RuntimeBuilder::new();
-    let config = TopicConfig::new(1).max_in_flight(4).back_pressure(BackPressure::DropOldest);
+    let config = TopicConfig::new(1)
+        .max_in_flight(4)
+        .back_pressure(BackPressure::DropOldest);
     let topic = builder.topic("sensor", config);
     let reader = builder.subscriber(topic, "host");
     let runtime = builder.start().unwrap();
-    let mut publisher = runtime.publisher(topic);
+    let publisher = runtime.publisher(topic);
 
     // Ten readings into four credits, none read: every publish succeeds.
     for id in 0..10 {
-        publisher.publish(numbered(&mut publisher.clone(), b"imu", id)).unwrap();
+        publisher
+            .publish(numbered(&mut publisher.clone(), b"imu", id))
+            .unwrap();
     }
 
     // The subscriber sees the four latest, in order.
@@ -149,5 +175,8 @@ fn publishing_after_shutdown_began_is_refused() {
     let mut publisher = runtime.publisher(topic);
     let frame = numbered(&mut publisher, b"k", 0);
     runtime.shutdown(Duration::from_secs(1));
-    assert!(matches!(publisher.publish(frame), Err(PublishError::Closed(_))));
+    assert!(matches!(
+        publisher.publish(frame),
+        Err(PublishError::Closed(_))
+    ));
 }

@@ -82,14 +82,28 @@ fn a_million_frames_from_two_publishers_to_two_agents_arrive_once_each_in_order(
         }
     });
 
-    assert!(wait_for(|| count.load(Ordering::Acquire) >= total), "only {} arrived", count.load(Ordering::Acquire));
+    assert!(
+        wait_for(|| count.load(Ordering::Acquire) >= total),
+        "only {} arrived",
+        count.load(Ordering::Acquire)
+    );
     let report = runtime.shutdown(Duration::from_secs(5));
     assert!(report.drained, "{report:?}");
     assert_eq!(count.load(Ordering::Acquire), total);
-    let missing = seen.iter().filter(|s| s.load(Ordering::Relaxed) == 0).count();
-    let doubled = seen.iter().filter(|s| s.load(Ordering::Relaxed) > 1).count();
+    let missing = seen
+        .iter()
+        .filter(|s| s.load(Ordering::Relaxed) == 0)
+        .count();
+    let doubled = seen
+        .iter()
+        .filter(|s| s.load(Ordering::Relaxed) > 1)
+        .count();
     assert_eq!((missing, doubled), (0, 0), "frames missing or duplicated");
-    assert_eq!(disorder.load(Ordering::Relaxed), 0, "a publisher's order was broken in a partition");
+    assert_eq!(
+        disorder.load(Ordering::Relaxed),
+        0,
+        "a publisher's order was broken in a partition"
+    );
 }
 
 #[test]
@@ -99,7 +113,9 @@ fn each_key_keeps_its_order_across_four_partitions() {
     let topic = builder.topic("keys", TopicConfig::new(4).max_in_flight(64));
     for i in 0..2 {
         let seen = seen.clone();
-        builder.agent(&format!("recorder-{i}"), move || Recorder(seen.clone())).subscribe(topic, "group");
+        builder
+            .agent(&format!("recorder-{i}"), move || Recorder(seen.clone()))
+            .subscribe(topic, "group");
     }
     let runtime = builder.start().unwrap();
 
@@ -123,12 +139,21 @@ fn each_key_keeps_its_order_across_four_partitions() {
         let ids: Vec<u64> = of_key.iter().map(|e| e.1).collect();
         assert_eq!(ids, (0..200).collect::<Vec<_>>(), "key-{key} out of order");
         let partition = of_key[0].2;
-        assert!(of_key.iter().all(|e| e.2 == partition), "key-{key} moved partition");
+        assert!(
+            of_key.iter().all(|e| e.2 == partition),
+            "key-{key} moved partition"
+        );
         partitions_used.insert(partition);
         let offsets: Vec<u64> = of_key.iter().map(|e| e.3).collect();
-        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "offsets not increasing for key-{key}");
+        assert!(
+            offsets.windows(2).all(|w| w[0] < w[1]),
+            "offsets not increasing for key-{key}"
+        );
     }
-    assert!(partitions_used.len() > 1, "16 keys should spread over several of 4 partitions");
+    assert!(
+        partitions_used.len() > 1,
+        "16 keys should spread over several of 4 partitions"
+    );
 }
 
 #[test]
@@ -137,9 +162,13 @@ fn two_subscriptions_each_see_every_frame() {
     let mut builder = RuntimeBuilder::new();
     let topic = builder.topic("fanout", TopicConfig::new(2).max_in_flight(8));
     let a2 = a.clone();
-    builder.agent("a", move || Recorder(a2.clone())).subscribe(topic, "first");
+    builder
+        .agent("a", move || Recorder(a2.clone()))
+        .subscribe(topic, "first");
     let b2 = b.clone();
-    builder.agent("b", move || Recorder(b2.clone())).subscribe(topic, "second");
+    builder
+        .agent("b", move || Recorder(b2.clone()))
+        .subscribe(topic, "second");
     let runtime = builder.start().unwrap();
 
     let mut publisher = runtime.publisher(topic);
@@ -161,7 +190,11 @@ fn two_subscriptions_each_see_every_frame() {
 
 #[test]
 fn async_handles_work_from_tokio() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut builder = RuntimeBuilder::new();
         let topic = builder.topic("async", TopicConfig::new(2).max_in_flight(4));
@@ -175,7 +208,9 @@ fn async_handles_work_from_tokio() {
             while ids.len() < 100 {
                 let frame = subscriber.recv_async().await.unwrap();
                 let reader = frame.reader();
-                let post = reader.payload::<agentlane::frame::sentiment_capnp::post::Owned>().unwrap();
+                let post = reader
+                    .payload::<agentlane::frame::sentiment_capnp::post::Owned>()
+                    .unwrap();
                 ids.push(post.get_id());
             }
             ids
@@ -185,7 +220,10 @@ fn async_handles_work_from_tokio() {
             let frame = numbered(&mut publisher, b"one-key", id);
             publisher.publish_async(frame).await.unwrap();
         }
-        let ids = tokio::time::timeout(Duration::from_secs(30), consumer).await.unwrap().unwrap();
+        let ids = tokio::time::timeout(Duration::from_secs(30), consumer)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(ids, (0..100).collect::<Vec<_>>());
         assert!(runtime.shutdown(Duration::from_secs(5)).drained);
     });

@@ -18,8 +18,16 @@ struct WhereAmI(Arc<Mutex<Vec<(String, Vec<usize>)>>>);
 
 impl Agent for WhereAmI {
     fn on_frame(&mut self, _frame: &Delivery<'_>, ctx: &mut Context<'_>) -> Outcome {
-        let cores = core_affinity::get_core_ids().unwrap_or_default().iter().map(|c| c.id).collect();
-        let name = format!("{}@{}", ctx.agent_name(), std::thread::current().name().unwrap_or("?"));
+        let cores = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        let name = format!(
+            "{}@{}",
+            ctx.agent_name(),
+            std::thread::current().name().unwrap_or("?")
+        );
         self.0.lock().push((name, cores));
         Outcome::Ack
     }
@@ -41,8 +49,10 @@ fn a_pinned_agent_runs_only_on_its_core() {
         .subscribe(topic, "s")
         .placement(Placement::Pinned(core));
     let runtime = builder.start().unwrap();
-    let mut publisher = runtime.publisher(topic);
-    publisher.publish(numbered(&mut publisher.clone(), b"k", 0)).unwrap();
+    let publisher = runtime.publisher(topic);
+    publisher
+        .publish(numbered(&mut publisher.clone(), b"k", 0))
+        .unwrap();
     assert!(wait_for(|| !seen.lock().is_empty()));
     runtime.shutdown(Duration::from_secs(1));
 
@@ -54,7 +64,9 @@ fn a_pinned_agent_runs_only_on_its_core() {
 fn a_shared_group_runs_its_agents_on_one_thread() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut builder = RuntimeBuilder::new();
-    let topics: Vec<_> = (0..3).map(|i| builder.topic(&format!("t{i}"), TopicConfig::new(1))).collect();
+    let topics: Vec<_> = (0..3)
+        .map(|i| builder.topic(&format!("t{i}"), TopicConfig::new(1)))
+        .collect();
     for (i, topic) in topics.iter().enumerate() {
         let agent_seen = seen.clone();
         builder
@@ -64,15 +76,24 @@ fn a_shared_group_runs_its_agents_on_one_thread() {
     }
     let runtime = builder.start().unwrap();
     for topic in &topics {
-        let mut publisher = runtime.publisher(*topic);
-        publisher.publish(numbered(&mut publisher.clone(), b"k", 0)).unwrap();
+        let publisher = runtime.publisher(*topic);
+        publisher
+            .publish(numbered(&mut publisher.clone(), b"k", 0))
+            .unwrap();
     }
     assert!(wait_for(|| seen.lock().len() == 3));
     runtime.shutdown(Duration::from_secs(1));
 
     let mut names: Vec<String> = seen.lock().iter().map(|(n, _)| n.clone()).collect();
     names.sort();
-    assert_eq!(names, vec!["a0@agentlane:group:small", "a1@agentlane:group:small", "a2@agentlane:group:small"]);
+    assert_eq!(
+        names,
+        vec![
+            "a0@agentlane:group:small",
+            "a1@agentlane:group:small",
+            "a2@agentlane:group:small"
+        ]
+    );
 }
 
 struct Idle;
@@ -88,7 +109,10 @@ fn two_busy_spinning_agents_on_one_core_are_refused() {
     let core = first_core();
     let mut builder = RuntimeBuilder::new();
     for name in ["a", "b"] {
-        builder.agent(name, || Idle).placement(Placement::Pinned(core)).idle(IdleStrategy::BusySpin);
+        builder
+            .agent(name, || Idle)
+            .placement(Placement::Pinned(core))
+            .idle(IdleStrategy::BusySpin);
     }
     match builder.start() {
         Err(BuildError::SpinnersShareCore { core: c, agents }) => {
@@ -104,33 +128,55 @@ fn more_busy_spinners_than_cores_are_refused() {
     let cores = core_affinity::get_core_ids().unwrap().len();
     let mut builder = RuntimeBuilder::new();
     for i in 0..=cores {
-        builder.agent(&format!("spin-{i}"), || Idle).idle(IdleStrategy::BusySpin);
+        builder
+            .agent(&format!("spin-{i}"), || Idle)
+            .idle(IdleStrategy::BusySpin);
     }
-    assert!(matches!(builder.start(), Err(BuildError::TooManySpinners { .. })));
+    assert!(matches!(
+        builder.start(),
+        Err(BuildError::TooManySpinners { .. })
+    ));
 }
 
 #[test]
 fn a_core_that_does_not_exist_is_refused() {
     let mut builder = RuntimeBuilder::new();
-    builder.agent("far", || Idle).placement(Placement::Pinned(100_000));
+    builder
+        .agent("far", || Idle)
+        .placement(Placement::Pinned(100_000));
     let error = builder.start().unwrap_err();
-    assert!(matches!(error, BuildError::NoSuchCore { core: 100_000, .. }));
-    assert!(error.to_string().contains("far"), "error should name the agent: {error}");
+    assert!(matches!(
+        error,
+        BuildError::NoSuchCore { core: 100_000, .. }
+    ));
+    assert!(
+        error.to_string().contains("far"),
+        "error should name the agent: {error}"
+    );
 }
 
 #[test]
 fn bad_configuration_is_refused_with_a_clear_error() {
     let mut builder = RuntimeBuilder::new();
     builder.topic("none", TopicConfig::new(0));
-    assert!(matches!(builder.start(), Err(BuildError::NoPartitions { .. })));
+    assert!(matches!(
+        builder.start(),
+        Err(BuildError::NoPartitions { .. })
+    ));
 
     let mut builder = RuntimeBuilder::new();
     builder.topic("twice", TopicConfig::new(1));
     builder.topic("twice", TopicConfig::new(1));
-    assert!(matches!(builder.start(), Err(BuildError::DuplicateName { kind: "topic", .. })));
+    assert!(matches!(
+        builder.start(),
+        Err(BuildError::DuplicateName { kind: "topic", .. })
+    ));
 
     let mut builder = RuntimeBuilder::new();
     let topic = builder.topic("t", TopicConfig::new(1));
     builder.subscription(topic, "s", SubscriptionConfig::default().max_deliver(0));
-    assert!(matches!(builder.start(), Err(BuildError::ZeroMaxDeliver { .. })));
+    assert!(matches!(
+        builder.start(),
+        Err(BuildError::ZeroMaxDeliver { .. })
+    ));
 }

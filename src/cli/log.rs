@@ -152,14 +152,19 @@ fn partitions(dir: &Path) -> Result<Vec<(Option<u32>, PathBuf)>, CliError> {
 /// The partition directories of every topic directory in `dir`: a runtime's `log_dir`
 /// holds one directory per durable topic.
 fn topic_partitions(dir: &Path) -> Vec<(Option<u32>, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let topics = entries.flatten().map(|e| e.path()).filter(|p| p.is_dir());
     topics
         .flat_map(|topic| std::fs::read_dir(&topic).into_iter().flatten().flatten())
         .filter_map(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
             let partition = parse_partition_dir_name(&name)?;
-            entry.path().is_dir().then(|| (Some(partition), entry.path()))
+            entry
+                .path()
+                .is_dir()
+                .then(|| (Some(partition), entry.path()))
         })
         .collect()
 }

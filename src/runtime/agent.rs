@@ -87,7 +87,9 @@ pub enum Outcome {
 impl Outcome {
     /// A rejection with a fixed reason.
     pub fn reject(reason: &'static str) -> Self {
-        Outcome::Reject { reason: Cow::Borrowed(reason) }
+        Outcome::Reject {
+            reason: Cow::Borrowed(reason),
+        }
     }
 }
 
@@ -131,7 +133,11 @@ impl<'a> Delivery<'a> {
     pub fn ack_handle(&self) -> AckHandle {
         let deadline = Instant::now() + self.ack_deadline;
         self.defer.register(self.offset, self.attempt, deadline);
-        AckHandle { table: self.defer.clone(), offset: self.offset, attempt: self.attempt }
+        AckHandle {
+            table: self.defer.clone(),
+            offset: self.offset,
+            attempt: self.attempt,
+        }
     }
 
     /// The frame's key.

@@ -30,7 +30,10 @@ pub struct SubscriptionConfig {
 
 impl Default for SubscriptionConfig {
     fn default() -> Self {
-        Self { max_deliver: 5, ack_deadline: Duration::from_secs(30) }
+        Self {
+            max_deliver: 5,
+            ack_deadline: Duration::from_secs(30),
+        }
     }
 }
 
@@ -220,8 +223,14 @@ impl RuntimeBuilder {
     }
 
     /// Sets the configuration of a subscription.
-    pub fn subscription(&mut self, topic: TopicId, subscription: &str, config: SubscriptionConfig) -> &mut Self {
-        self.subscription_configs.insert((topic, subscription.to_owned()), config);
+    pub fn subscription(
+        &mut self,
+        topic: TopicId,
+        subscription: &str,
+        config: SubscriptionConfig,
+    ) -> &mut Self {
+        self.subscription_configs
+            .insert((topic, subscription.to_owned()), config);
         self
     }
 

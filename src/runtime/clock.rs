@@ -16,8 +16,13 @@ pub(crate) struct Clock {
 impl Clock {
     /// A clock anchored at the current wall-clock time.
     pub(crate) fn new() -> Self {
-        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        Self { start: Instant::now(), start_epoch_ns: since_epoch.as_nanos() as u64 }
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Self {
+            start: Instant::now(),
+            start_epoch_ns: since_epoch.as_nanos() as u64,
+        }
     }
 
     /// Nanoseconds since the Unix epoch.

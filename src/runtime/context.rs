@@ -64,7 +64,12 @@ impl Context<'_> {
     /// # Errors
     ///
     /// As [`publish`](Self::publish), with `Full` instead of waiting.
-    pub fn try_publish<F>(&mut self, topic: TopicId, key: &[u8], payload: F) -> Result<u64, EmitError>
+    pub fn try_publish<F>(
+        &mut self,
+        topic: TopicId,
+        key: &[u8],
+        payload: F,
+    ) -> Result<u64, EmitError>
     where
         F: FnOnce(capnp::any_pointer::Builder<'_>) -> capnp::Result<()>,
     {
@@ -79,14 +84,22 @@ impl Context<'_> {
     /// # Errors
     ///
     /// `Publish` when the frame is too large for the topic, or the topic is full or closed.
-    pub fn publish_bytes(&mut self, topic: TopicId, key: &[u8], bytes: &[u8]) -> Result<u64, EmitError> {
+    pub fn publish_bytes(
+        &mut self,
+        topic: TopicId,
+        key: &[u8],
+        bytes: &[u8],
+    ) -> Result<u64, EmitError> {
         let target = self.shared.topic(topic);
         match publish_bytes(target, key_hash(key), bytes, Wait::Policy) {
             Ok(offset) => {
                 AgentStats::bump(&self.stats.published);
                 Ok(offset)
             }
-            Err(error) => Err(EmitError::Publish { topic: target.name.clone(), error }),
+            Err(error) => Err(EmitError::Publish {
+                topic: target.name.clone(),
+                error,
+            }),
         }
     }
 
@@ -116,7 +129,9 @@ impl Context<'_> {
                 Ok(offset)
             }
             Err(error) => {
-                if matches!(error, PublishError::Timeout(())) && topic.config.back_pressure == BackPressure::Block {
+                if matches!(error, PublishError::Timeout(()))
+                    && topic.config.back_pressure == BackPressure::Block
+                {
                     tracing::warn!(
                         agent = self.agent,
                         topic = %topic.name,
@@ -124,7 +139,10 @@ impl Context<'_> {
                         "publish from a handler timed out: the lane stayed full (a cycle or a stalled consumer)"
                     );
                 }
-                Err(EmitError::Publish { topic: topic.name.clone(), error })
+                Err(EmitError::Publish {
+                    topic: topic.name.clone(),
+                    error,
+                })
             }
         }
     }
@@ -133,7 +151,8 @@ impl Context<'_> {
     /// deterministic replay (`RuntimeBuilder::deterministic_clock`), inside `on_frame`,
     /// the publish time recorded in the frame being handled.
     pub fn now(&self) -> u64 {
-        self.frame_time.unwrap_or_else(|| self.shared.clock.now_ns())
+        self.frame_time
+            .unwrap_or_else(|| self.shared.clock.now_ns())
     }
 
     /// The name of the agent being run.

@@ -61,7 +61,9 @@ pub(crate) struct Letter<'a> {
 /// original may be released). Returns false when the sync failed: the caller keeps the
 /// frame and tries again.
 pub(crate) fn make_durable(shared: &Shared) -> bool {
-    let Some(durable) = &shared.topic(shared.dead_letters).durable else { return true };
+    let Some(durable) = &shared.topic(shared.dead_letters).durable else {
+        return true;
+    };
     let log = &durable.partitions[0];
     let last = log.next_offset().saturating_sub(1);
     match log.sync_through(last) {

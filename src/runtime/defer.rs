@@ -79,13 +79,24 @@ pub(crate) struct DeferTable {
 
 impl DeferTable {
     pub(crate) fn new(doorbell: Arc<Event>) -> Self {
-        Self { inner: Mutex::new(Inner::default()), busy: AtomicUsize::new(0), doorbell }
+        Self {
+            inner: Mutex::new(Inner::default()),
+            busy: AtomicUsize::new(0),
+            doorbell,
+        }
     }
 
     /// Registers a frame about to be deferred; replaces any older attempt's entry.
     pub(crate) fn register(&self, offset: u64, attempt: u32, deadline: Instant) {
         let mut inner = self.inner.lock();
-        inner.entries.insert(offset, Entry { attempt, deadline, expired: false });
+        inner.entries.insert(
+            offset,
+            Entry {
+                attempt,
+                deadline,
+                expired: false,
+            },
+        );
         self.publish_busy(&inner);
     }
 
@@ -96,7 +107,14 @@ impl DeferTable {
         if inner.entries.contains_key(&offset) || inner.acked.contains(&offset) {
             return;
         }
-        inner.entries.insert(offset, Entry { attempt, deadline, expired: false });
+        inner.entries.insert(
+            offset,
+            Entry {
+                attempt,
+                deadline,
+                expired: false,
+            },
+        );
         self.publish_busy(&inner);
     }
 
@@ -106,7 +124,11 @@ impl DeferTable {
             return false;
         }
         let inner = self.inner.lock();
-        !inner.acked.is_empty() || inner.entries.values().any(|e| !e.expired && e.deadline <= now)
+        !inner.acked.is_empty()
+            || inner
+                .entries
+                .values()
+                .any(|e| !e.expired && e.deadline <= now)
     }
 
     /// Forgets a frame the lane's thread settled itself (or is about to redeliver).
@@ -172,7 +194,8 @@ impl DeferTable {
     }
 
     fn publish_busy(&self, inner: &Inner) {
-        self.busy.store(inner.entries.len() + inner.acked.len(), Ordering::Release);
+        self.busy
+            .store(inner.entries.len() + inner.acked.len(), Ordering::Release);
     }
 }
 

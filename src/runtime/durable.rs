@@ -29,7 +29,9 @@ use parking_lot::Mutex;
 use crate::frame::aligned::{as_bytes_mut, words_for};
 use crate::frame::{patch, FrameRef};
 use crate::lane::{PartitionRing, Reservation};
-use crate::log::{LogConfig, LogError, LogHandle, PartitionLog, Positions, RecoveryReport, SyncPolicy};
+use crate::log::{
+    LogConfig, LogError, LogHandle, PartitionLog, Positions, RecoveryReport, SyncPolicy,
+};
 
 /// The log side of one durable partition.
 #[derive(Debug)]
@@ -56,8 +58,19 @@ impl DurablePartition {
         let sync = config.sync;
         let (log, report) = PartitionLog::open(dir, config)?;
         let handle = log.handle();
-        let writer = Mutex::new(Writer { log, scratch: Vec::new() });
-        Ok((Self { writer, handle, sync, fed: AtomicBool::new(false) }, report))
+        let writer = Mutex::new(Writer {
+            log,
+            scratch: Vec::new(),
+        });
+        Ok((
+            Self {
+                writer,
+                handle,
+                sync,
+                fed: AtomicBool::new(false),
+            },
+            report,
+        ))
     }
 
     /// Appends `bytes` to the log and commits them to `ring` under one lock, so the frame
@@ -81,8 +94,11 @@ impl DurablePartition {
         let offset = writer.log.next_offset();
         let Writer { log, scratch } = &mut *writer;
         let frame = fill(scratch, bytes);
-        let _ = patch::set_partition(frame, partition).and_then(|()| patch::set_offset(frame, offset));
-        let timestamp = FrameRef::decode(frame).map(|f| f.publish_time_ns()).unwrap_or(now_ns);
+        let _ =
+            patch::set_partition(frame, partition).and_then(|()| patch::set_offset(frame, offset));
+        let timestamp = FrameRef::decode(frame)
+            .map(|f| f.publish_time_ns())
+            .unwrap_or(now_ns);
         if let Err(error) = log.append(timestamp, frame) {
             drop(reservation);
             return Ok(Err(error));
@@ -113,7 +129,12 @@ impl DurablePartition {
         self.fed.store(true, Ordering::Release);
     }
 
-    fn feed_locked(&self, writer: &Writer, ring: &PartitionRing, stop: &AtomicBool) -> Result<u64, LogError> {
+    fn feed_locked(
+        &self,
+        writer: &Writer,
+        ring: &PartitionRing,
+        stop: &AtomicBool,
+    ) -> Result<u64, LogError> {
         let end = writer.log.next_offset();
         let mut reader = writer.log.reader_from(ring.next_offset())?;
         let mut fed = 0;
@@ -126,7 +147,9 @@ impl DurablePartition {
                 if stop.load(Ordering::Acquire) {
                     return Ok(fed);
                 }
-                if let Ok(reservation) = ring.reserve_deadline(Instant::now() + Duration::from_millis(50)) {
+                if let Ok(reservation) =
+                    ring.reserve_deadline(Instant::now() + Duration::from_millis(50))
+                {
                     break reservation;
                 }
             };

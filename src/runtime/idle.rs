@@ -24,7 +24,11 @@ pub(crate) struct Idler {
 impl Idler {
     /// An idler for a thread woken through `doorbell`.
     pub(crate) fn new(strategy: IdleStrategy, doorbell: Arc<Event>) -> Self {
-        Self { strategy, backoff: Backoff::new(), doorbell }
+        Self {
+            strategy,
+            backoff: Backoff::new(),
+            doorbell,
+        }
     }
 
     /// Called after a round that did work: the next idle starts from the cheapest step.

@@ -101,11 +101,18 @@ fn store_positions(topic: &Topic) {
         .iter()
         .enumerate()
         .flat_map(|(sub, name)| {
-            topic.rings.iter().enumerate().map(move |(p, ring)| (name.as_str(), p as u32, ring.positions(sub).1))
+            topic
+                .rings
+                .iter()
+                .enumerate()
+                .map(move |(p, ring)| (name.as_str(), p as u32, ring.positions(sub).1))
         })
         .collect();
     let mut positions = log.positions.lock();
-    if current.iter().all(|(name, p, at)| positions.get(name, *p) == Some(*at)) {
+    if current
+        .iter()
+        .all(|(name, p, at)| positions.get(name, *p) == Some(*at))
+    {
         return;
     }
     if let Err(error) = positions.store_all(current) {

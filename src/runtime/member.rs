@@ -104,7 +104,18 @@ impl Lane {
         let (max_deliver, ack_deadline) = config;
         let expired = VecDeque::new();
         let resume_from = 0;
-        Self { reader, topic, partition, max_deliver, ack_deadline, defer, stats, head: None, expired, resume_from }
+        Self {
+            reader,
+            topic,
+            partition,
+            max_deliver,
+            ack_deadline,
+            defer,
+            stats,
+            head: None,
+            expired,
+            resume_from,
+        }
     }
 
     fn has_ready_work(&self, now: Instant) -> bool {
@@ -124,12 +135,20 @@ impl Lane {
                 return Err(until);
             }
             let attempt = head.attempts + 1;
-            return Ok(Some(Next { offset: head.offset, attempt, pending_dead_letter: head.dead_letter }));
+            return Ok(Some(Next {
+                offset: head.offset,
+                attempt,
+                pending_dead_letter: head.dead_letter,
+            }));
         }
         if let Some((offset, attempts)) = self.expired.pop_front() {
             self.defer.forget(offset);
             AgentStats::bump(&self.stats.redelivered);
-            return Ok(Some(Next { offset, attempt: attempts + 1, pending_dead_letter: None }));
+            return Ok(Some(Next {
+                offset,
+                attempt: attempts + 1,
+                pending_dead_letter: None,
+            }));
         }
         if self.reader.depth() == 0 {
             return Ok(None);
@@ -142,7 +161,13 @@ impl Lane {
                 Some(offset) if offset < self.resume_from => {
                     self.reader.release(offset);
                 }
-                taken => return Ok(taken.map(|offset| Next { offset, attempt: 1, pending_dead_letter: None })),
+                taken => {
+                    return Ok(taken.map(|offset| Next {
+                        offset,
+                        attempt: 1,
+                        pending_dead_letter: None,
+                    }))
+                }
             }
         }
     }
@@ -150,7 +175,10 @@ impl Lane {
 
 impl std::fmt::Debug for Lane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lane").field("topic", &self.topic).field("partition", &self.partition).finish()
+        f.debug_struct("Lane")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .finish()
     }
 }
 
@@ -193,7 +221,10 @@ pub(crate) struct Member {
 
 impl std::fmt::Debug for Member {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Member").field("name", &self.name).field("lanes", &self.lanes).finish()
+        f.debug_struct("Member")
+            .field("name", &self.name)
+            .field("lanes", &self.lanes)
+            .finish()
     }
 }
 
@@ -257,7 +288,12 @@ impl Member {
 
     /// One round: poll the source (unless `draining`), then work one lane. Returns true
     /// when anything was done.
-    pub(crate) fn step(&mut self, shared: &Shared, encoder: &mut FrameEncoder, draining: bool) -> bool {
+    pub(crate) fn step(
+        &mut self,
+        shared: &Shared,
+        encoder: &mut FrameEncoder,
+        draining: bool,
+    ) -> bool {
         // Wait out a restart backoff.
         if let Some(until) = self.paused_until {
             if Instant::now() < until {
@@ -349,7 +385,15 @@ impl Member {
             // A dead letter that could not be sent last time is sent before anything else.
             if let Some((reason, detail)) = next.pending_dead_letter {
                 let attempts = next.attempt - 1;
-                self.finish_dead_letter(index, shared, encoder, next.offset, attempts, reason, detail);
+                self.finish_dead_letter(
+                    index,
+                    shared,
+                    encoder,
+                    next.offset,
+                    attempts,
+                    reason,
+                    detail,
+                );
             } else {
                 self.deliver(index, shared, encoder, next.offset, next.attempt);
             }
@@ -361,7 +405,14 @@ impl Member {
     }
 
     /// Delivers frame `offset` of lane `index` as attempt `attempt` and settles it.
-    fn deliver(&mut self, index: usize, shared: &Shared, encoder: &mut FrameEncoder, offset: u64, attempt: u32) {
+    fn deliver(
+        &mut self,
+        index: usize,
+        shared: &Shared,
+        encoder: &mut FrameEncoder,
+        offset: u64,
+        attempt: u32,
+    ) {
         let lane = &self.lanes[index];
         let bytes = lane.reader.bytes(offset).unwrap_or_default();
 
@@ -372,15 +423,32 @@ impl Member {
                 AgentStats::bump(&self.stats.delivered);
                 AgentStats::bump(&self.stats.decode_errors);
                 let detail = format!("decode: {error}");
-                self.finish_dead_letter(index, shared, encoder, offset, attempt, DeadLetterReason::Decode, detail);
+                self.finish_dead_letter(
+                    index,
+                    shared,
+                    encoder,
+                    offset,
+                    attempt,
+                    DeadLetterReason::Decode,
+                    detail,
+                );
                 return;
             }
         };
 
         // A per-key rate limit holds the frame at the head, not counting an attempt.
-        if let Some(wait) = self.throttle.as_ref().and_then(|t| frame.key().ok().and_then(|k| t.check_key(k))) {
+        if let Some(wait) = self
+            .throttle
+            .as_ref()
+            .and_then(|t| frame.key().ok().and_then(|k| t.check_key(k)))
+        {
             let not_before = Instant::now() + wait;
-            self.lanes[index].head = Some(Head { offset, attempts: attempt - 1, not_before, dead_letter: None });
+            self.lanes[index].head = Some(Head {
+                offset,
+                attempts: attempt - 1,
+                not_before,
+                dead_letter: None,
+            });
             return;
         }
         AgentStats::bump(&self.stats.delivered);
@@ -416,18 +484,36 @@ impl Member {
             }
             Ok(Outcome::Defer) => {
                 let deadline = Instant::now() + self.lanes[index].ack_deadline;
-                self.lanes[index].defer.ensure_registered(offset, attempt, deadline);
+                self.lanes[index]
+                    .defer
+                    .ensure_registered(offset, attempt, deadline);
             }
             Ok(Outcome::Reject { reason }) => {
                 AgentStats::bump(&self.stats.rejected);
                 self.lanes[index].defer.forget(offset);
                 let reason = reason.into_owned();
-                self.finish_dead_letter(index, shared, encoder, offset, attempt, DeadLetterReason::Rejected, reason);
+                self.finish_dead_letter(
+                    index,
+                    shared,
+                    encoder,
+                    offset,
+                    attempt,
+                    DeadLetterReason::Rejected,
+                    reason,
+                );
             }
             Err(payload) => {
                 let partition = self.lanes[index].partition;
                 let backoff = self.on_panic(shared, &*payload, Some((partition, offset)));
-                self.retry(index, shared, encoder, offset, attempt, backoff, "agent panicked");
+                self.retry(
+                    index,
+                    shared,
+                    encoder,
+                    offset,
+                    attempt,
+                    backoff,
+                    "agent panicked",
+                );
             }
         }
     }
@@ -457,11 +543,24 @@ impl Member {
         self.lanes[index].defer.forget(offset);
         if attempt >= self.lanes[index].max_deliver {
             let detail = format!("{why} on each of {attempt} deliveries");
-            self.finish_dead_letter(index, shared, encoder, offset, attempt, DeadLetterReason::MaxDeliveries, detail);
+            self.finish_dead_letter(
+                index,
+                shared,
+                encoder,
+                offset,
+                attempt,
+                DeadLetterReason::MaxDeliveries,
+                detail,
+            );
             return;
         }
         let not_before = Instant::now() + after;
-        self.lanes[index].head = Some(Head { offset, attempts: attempt, not_before, dead_letter: None });
+        self.lanes[index].head = Some(Head {
+            offset,
+            attempts: attempt,
+            not_before,
+            dead_letter: None,
+        });
     }
 
     /// Publishes the dead letter of frame `offset`, then releases it; when the dead-letter
@@ -479,7 +578,10 @@ impl Member {
     ) {
         let lane = &mut self.lanes[index];
         let bytes = lane.reader.bytes(offset).unwrap_or_default();
-        let key = FrameRef::decode(bytes).ok().and_then(|f| f.key().ok()).unwrap_or(&[]);
+        let key = FrameRef::decode(bytes)
+            .ok()
+            .and_then(|f| f.key().ok())
+            .unwrap_or(&[]);
         let letter = Letter {
             topic: &shared.topic(lane.topic).name,
             partition: lane.partition,
@@ -498,20 +600,36 @@ impl Member {
         } else {
             let not_before = Instant::now() + DEAD_LETTER_RETRY;
             let dead_letter = Some((reason, detail));
-            lane.head = Some(Head { offset, attempts, not_before, dead_letter });
+            lane.head = Some(Head {
+                offset,
+                attempts,
+                not_before,
+                dead_letter,
+            });
         }
     }
 
     /// Counts a panic, rebuilds the agent, and returns the backoff before it runs again;
     /// past the restart limit, fails the runtime.
-    fn on_panic(&mut self, shared: &Shared, payload: &(dyn std::any::Any + Send), frame: Option<(u32, u64)>) -> Duration {
+    fn on_panic(
+        &mut self,
+        shared: &Shared,
+        payload: &(dyn std::any::Any + Send),
+        frame: Option<(u32, u64)>,
+    ) -> Duration {
         AgentStats::bump(&self.stats.restarts);
         let message = panic_message(payload);
         match self.supervisor.on_panic(Instant::now()) {
             Verdict::Restart { restarts, backoff } => {
                 tracing::warn!(agent = %self.name, %message, restarts, ?backoff, "agent panicked; rebuilding it");
                 let agent = self.name.clone();
-                let _ = shared.faults.try_send(FaultEvent::Restarted { agent, message, frame, restarts, backoff });
+                let _ = shared.faults.try_send(FaultEvent::Restarted {
+                    agent,
+                    message,
+                    frame,
+                    restarts,
+                    backoff,
+                });
                 self.rebuild();
                 self.paused_until = Some(Instant::now() + backoff);
                 backoff
@@ -519,8 +637,16 @@ impl Member {
             Verdict::GiveUp { restarts } => {
                 let window = self.supervisor.policy.window;
                 tracing::error!(agent = %self.name, restarts, ?window, "agent panicked too often; stopping the runtime");
-                let _ = shared.faults.try_send(FaultEvent::GaveUp { agent: self.name.clone(), restarts, window });
-                shared.fail(RuntimeError::TooManyRestarts { agent: self.name.clone(), restarts, window });
+                let _ = shared.faults.try_send(FaultEvent::GaveUp {
+                    agent: self.name.clone(),
+                    restarts,
+                    window,
+                });
+                shared.fail(RuntimeError::TooManyRestarts {
+                    agent: self.name.clone(),
+                    restarts,
+                    window,
+                });
                 self.paused_until = Some(Instant::now() + Duration::from_secs(3600));
                 Duration::from_secs(3600)
             }
@@ -532,12 +658,15 @@ impl Member {
         let factory = self.factory.clone();
         match panic::catch_unwind(AssertUnwindSafe(|| factory())) {
             Ok(agent) => self.agent = agent,
-            Err(_) => tracing::error!(agent = %self.name, "agent factory panicked; keeping the old instance"),
+            Err(_) => {
+                tracing::error!(agent = %self.name, "agent factory panicked; keeping the old instance")
+            }
         }
     }
 
     fn record_latency(&mut self, elapsed: Duration) {
-        self.latency.saturating_record(elapsed.as_nanos().max(1) as u64);
+        self.latency
+            .saturating_record(elapsed.as_nanos().max(1) as u64);
         self.unmerged += 1;
         if self.unmerged >= MERGE_EVERY {
             self.merge_latency();
@@ -559,7 +688,14 @@ fn context<'a>(
     stats: &'a AgentStats,
     state: &'a StateStore,
 ) -> Context<'a> {
-    Context { shared, encoder, agent, stats, state, frame_time: None }
+    Context {
+        shared,
+        encoder,
+        agent,
+        stats,
+        state,
+        frame_time: None,
+    }
 }
 
 impl Shared {

@@ -153,20 +153,50 @@ impl MetricsSnapshot {
     pub fn to_prometheus(&self) -> String {
         let mut out = String::new();
         let agent_counters: [(&str, &str, fn(&AgentSnapshot) -> u64); 9] = [
-            ("delivered", "Deliveries to the agent, redeliveries included.", |c| c.delivered),
+            (
+                "delivered",
+                "Deliveries to the agent, redeliveries included.",
+                |c| c.delivered,
+            ),
             ("acked", "Frames the agent acked.", |c| c.acked),
-            ("retried", "Deliveries the agent asked to retry.", |c| c.retried),
-            ("redelivered", "Deferred frames delivered again after their deadline.", |c| c.redelivered),
+            ("retried", "Deliveries the agent asked to retry.", |c| {
+                c.retried
+            }),
+            (
+                "redelivered",
+                "Deferred frames delivered again after their deadline.",
+                |c| c.redelivered,
+            ),
             ("rejected", "Frames the agent rejected.", |c| c.rejected),
-            ("dead_lettered", "Frames dead-lettered from the agent's lanes.", |c| c.dead_lettered),
-            ("decode_errors", "Frames that could not be decoded.", |c| c.decode_errors),
-            ("restarts", "Times the agent was rebuilt after a panic.", |c| c.restarts),
+            (
+                "dead_lettered",
+                "Frames dead-lettered from the agent's lanes.",
+                |c| c.dead_lettered,
+            ),
+            ("decode_errors", "Frames that could not be decoded.", |c| {
+                c.decode_errors
+            }),
+            (
+                "restarts",
+                "Times the agent was rebuilt after a panic.",
+                |c| c.restarts,
+            ),
             ("published", "Frames the agent published.", |c| c.published),
         ];
         for (name, help, get) in agent_counters {
-            header(&mut out, &format!("agentlane_agent_{name}_total"), help, "counter");
+            header(
+                &mut out,
+                &format!("agentlane_agent_{name}_total"),
+                help,
+                "counter",
+            );
             for a in &self.agents {
-                let _ = writeln!(out, "agentlane_agent_{name}_total{{agent=\"{}\"}} {}", escape(&a.agent), get(&a.counters));
+                let _ = writeln!(
+                    out,
+                    "agentlane_agent_{name}_total{{agent=\"{}\"}} {}",
+                    escape(&a.agent),
+                    get(&a.counters)
+                );
             }
         }
         self.render_handler_latency(&mut out);
@@ -180,8 +210,18 @@ impl MetricsSnapshot {
         for a in &self.agents {
             let agent = escape(&a.agent);
             let h = &a.handler_ns;
-            for (q, v) in [("0.5", h.p50), ("0.9", h.p90), ("0.99", h.p99), ("0.999", h.p999), ("1", h.max)] {
-                let _ = writeln!(out, "{name}{{agent=\"{agent}\",quantile=\"{q}\"}} {}", v as f64 / 1e9);
+            for (q, v) in [
+                ("0.5", h.p50),
+                ("0.9", h.p90),
+                ("0.99", h.p99),
+                ("0.999", h.p999),
+                ("1", h.max),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "{name}{{agent=\"{agent}\",quantile=\"{q}\"}} {}",
+                    v as f64 / 1e9
+                );
             }
             let _ = writeln!(out, "{name}_count{{agent=\"{agent}\"}} {}", h.count);
         }
@@ -189,14 +229,51 @@ impl MetricsSnapshot {
 
     fn render_lanes(&self, out: &mut String) {
         let metrics: [(&str, &str, &str, fn(&LaneMetrics) -> u64); 8] = [
-            ("published_total", "Frames published to the partition.", "counter", |l| l.published),
-            ("delivered_total", "Deliveries on the lane.", "counter", |l| l.delivered),
-            ("acked_total", "Frames acked on the lane.", "counter", |l| l.acked),
-            ("redelivered_total", "Frames redelivered after their ack deadline.", "counter", |l| l.redelivered),
-            ("dead_lettered_total", "Frames dead-lettered from the lane.", "counter", |l| l.dead_lettered),
-            ("free_credits", "Free credits on the partition.", "gauge", |l| l.free_credits),
-            ("depth", "Frames published and not yet taken.", "gauge", |l| l.depth),
-            ("consumer_lag", "Frames published and not yet released.", "gauge", |l| l.lag),
+            (
+                "published_total",
+                "Frames published to the partition.",
+                "counter",
+                |l| l.published,
+            ),
+            (
+                "delivered_total",
+                "Deliveries on the lane.",
+                "counter",
+                |l| l.delivered,
+            ),
+            ("acked_total", "Frames acked on the lane.", "counter", |l| {
+                l.acked
+            }),
+            (
+                "redelivered_total",
+                "Frames redelivered after their ack deadline.",
+                "counter",
+                |l| l.redelivered,
+            ),
+            (
+                "dead_lettered_total",
+                "Frames dead-lettered from the lane.",
+                "counter",
+                |l| l.dead_lettered,
+            ),
+            (
+                "free_credits",
+                "Free credits on the partition.",
+                "gauge",
+                |l| l.free_credits,
+            ),
+            (
+                "depth",
+                "Frames published and not yet taken.",
+                "gauge",
+                |l| l.depth,
+            ),
+            (
+                "consumer_lag",
+                "Frames published and not yet released.",
+                "gauge",
+                |l| l.lag,
+            ),
         ];
         for (name, help, kind, get) in metrics {
             header(out, &format!("agentlane_lane_{name}"), help, kind);
@@ -222,5 +299,8 @@ fn header(out: &mut String, name: &str, help: &str, kind: &str) {
 
 /// Escapes a label value: backslash, double quote and newline.
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -93,7 +93,9 @@ pub enum BuildError {
         id: usize,
     },
     /// An agent was pinned to a core the process may not run on.
-    #[error("agent {agent:?} is pinned to core {core}, which does not exist (available: {available:?})")]
+    #[error(
+        "agent {agent:?} is pinned to core {core}, which does not exist (available: {available:?})"
+    )]
     NoSuchCore {
         /// The agent.
         agent: String,
@@ -210,10 +212,17 @@ impl Runtime {
             faults,
         };
         let keeper = runtime.shared.clone();
-        let keeper_thread = std::thread::Builder::new().name("agentlane:logs".into()).spawn(move || keeper::run(&keeper));
+        let keeper_thread = std::thread::Builder::new()
+            .name("agentlane:logs".into())
+            .spawn(move || keeper::run(&keeper));
         match keeper_thread {
             Ok(handle) => runtime.threads.push(("agentlane:logs".into(), handle)),
-            Err(source) => return Err(BuildError::Spawn { thread: "agentlane:logs".into(), source }),
+            Err(source) => {
+                return Err(BuildError::Spawn {
+                    thread: "agentlane:logs".into(),
+                    source,
+                })
+            }
         }
         for worker in workers {
             let thread = worker.name.clone();
@@ -225,7 +234,11 @@ impl Runtime {
                 }
             }
         }
-        tracing::debug!(threads = runtime.threads.len(), topics = runtime.shared.topics.len(), "runtime started");
+        tracing::debug!(
+            threads = runtime.threads.len(),
+            topics = runtime.shared.topics.len(),
+            "runtime started"
+        );
         Ok(runtime)
     }
 
@@ -273,7 +286,11 @@ impl Runtime {
                     .get(entry.key())
                     .map(|h| LatencySummary::of(&h.lock()))
                     .unwrap_or_default();
-                AgentMetrics { agent: entry.key().clone(), counters: entry.value().snapshot(), handler_ns }
+                AgentMetrics {
+                    agent: entry.key().clone(),
+                    counters: entry.value().snapshot(),
+                    handler_ns,
+                }
             })
             .collect();
         agents.sort_by(|a, b| a.agent.cmp(&b.agent));
@@ -300,7 +317,10 @@ impl Runtime {
         self.wake_all();
         let threads = self.threads.len() - 1;
         let stopped = || self.shared.stop.load(Ordering::Acquire);
-        while self.shared.threads_draining.load(Ordering::Acquire) < threads && Instant::now() < until && !stopped() {
+        while self.shared.threads_draining.load(Ordering::Acquire) < threads
+            && Instant::now() < until
+            && !stopped()
+        {
             std::thread::sleep(Duration::from_micros(200));
         }
 
@@ -327,7 +347,12 @@ impl Runtime {
 
         let crashed_threads = self.stop_threads();
         let failure = self.failure();
-        ShutdownReport { drained, unsettled, crashed_threads, failure }
+        ShutdownReport {
+            drained,
+            unsettled,
+            crashed_threads,
+            failure,
+        }
     }
 
     fn wake_all(&self) {

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::frame::{patch, Frame, FrameEncoder, FrameError, FrameHeader};
-use crate::log::{LogError, SyncPolicy};
 use crate::lane::{PartitionRing, Reservation, ReserveError};
+use crate::log::{LogError, SyncPolicy};
 use crate::runtime::shared::Shared;
 use crate::topic::{BackPressure, Topic, TopicId};
 
@@ -66,7 +66,11 @@ impl<F> PublishError<F> {
             PublishError::Full(_) => PublishError::Full(g),
             PublishError::Timeout(_) => PublishError::Timeout(g),
             PublishError::Closed(_) => PublishError::Closed(g),
-            PublishError::TooLarge { size, max, .. } => PublishError::TooLarge { frame: g, size, max },
+            PublishError::TooLarge { size, max, .. } => PublishError::TooLarge {
+                frame: g,
+                size,
+                max,
+            },
             PublishError::Log { error, .. } => PublishError::Log { frame: g, error },
         }
     }
@@ -93,7 +97,11 @@ pub(crate) fn publish_bytes(
     // Refuse an oversized frame before any credit or offset is used.
     let max = topic.config.max_frame_size;
     if bytes.len() > max {
-        return Err(PublishError::TooLarge { frame: (), size: bytes.len(), max });
+        return Err(PublishError::TooLarge {
+            frame: (),
+            size: bytes.len(),
+            max,
+        });
     }
 
     let (partition, ring) = topic.ring_for(key_hash);
@@ -105,7 +113,10 @@ pub(crate) fn publish_bytes(
         let log = &durable.partitions[partition as usize];
         return match log.publish(ring, partition, bytes, now_ns(), reserve_credit)? {
             Ok(offset) => Ok(offset),
-            Err(error) => Err(PublishError::Log { frame: (), error: Arc::new(error) }),
+            Err(error) => Err(PublishError::Log {
+                frame: (),
+                error: Arc::new(error),
+            }),
         };
     }
     let reservation = reserve_credit(ring)?;
@@ -114,7 +125,9 @@ pub(crate) fn publish_bytes(
 
 /// Wall-clock nanoseconds, for the log record of a frame whose envelope does not decode.
 fn now_ns() -> u64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     since.as_nanos() as u64
 }
 
@@ -124,7 +137,8 @@ fn commit(reservation: Reservation<'_>, partition: u32, bytes: &[u8]) -> u64 {
     // `Context::publish_bytes` may not, and travel as they are: their consumer cannot
     // decode them either, and dead-letters them with reason `decode`.
     reservation.commit(bytes, |slot, offset| {
-        let _ = patch::set_partition(slot, partition).and_then(|()| patch::set_offset(slot, offset));
+        let _ =
+            patch::set_partition(slot, partition).and_then(|()| patch::set_offset(slot, offset));
     })
 }
 
@@ -227,7 +241,11 @@ impl Clone for Publisher {
 impl Publisher {
     pub(crate) fn new(shared: Arc<Shared>, topic: TopicId) -> Self {
         let max = shared.topic(topic).config.max_frame_size;
-        Self { shared, topic, encoder: FrameEncoder::with_max_size(max) }
+        Self {
+            shared,
+            topic,
+            encoder: FrameEncoder::with_max_size(max),
+        }
     }
 
     /// Builds a frame for this topic: the envelope with `key` and the current time, and a
@@ -338,22 +356,33 @@ impl Publisher {
     ///
     /// As [`publish`](Self::publish), plus `Log` when the log fails or the sync does not
     /// come within `timeout` (the frame was published, and may yet become durable).
-    pub fn publish_durable<F: Borrow<Frame>>(&self, frame: F, timeout: Duration) -> Result<u64, PublishError<F>> {
+    pub fn publish_durable<F: Borrow<Frame>>(
+        &self,
+        frame: F,
+        timeout: Duration,
+    ) -> Result<u64, PublishError<F>> {
         let deadline = Instant::now() + timeout;
         let topic = self.shared.topic(self.topic);
         let (partition, _) = topic.ring_for(frame.borrow().key_hash());
-        let offset = self.publish_with(frame.borrow(), Wait::Until(deadline)).map_err(|e| e.map(()));
+        let offset = self
+            .publish_with(frame.borrow(), Wait::Until(deadline))
+            .map_err(|e| e.map(()));
         let offset = match offset {
             Ok(offset) => offset,
             Err(error) => return Err(error.map(frame)),
         };
-        let Some(durable) = &topic.durable else { return Ok(offset) };
+        let Some(durable) = &topic.durable else {
+            return Ok(offset);
+        };
         let log = &durable.partitions[partition as usize];
         let synced = match log.sync {
             SyncPolicy::Interval(_) => log.handle.wait_durable(offset, deadline).map(drop),
             _ => log.sync_through(offset),
         };
-        synced.map(|()| offset).map_err(|error| PublishError::Log { frame, error: Arc::new(error) })
+        synced.map(|()| offset).map_err(|error| PublishError::Log {
+            frame,
+            error: Arc::new(error),
+        })
     }
 
     /// The topic this publisher writes to.

@@ -11,21 +11,21 @@ use event_listener::Event;
 use parking_lot::Mutex;
 
 use crate::lane::LaneReader;
+use crate::log::{LogConfig, LogError, Positions, SyncPolicy};
 use crate::runtime::builder::{RuntimeBuilder, SubscriptionConfig};
 use crate::runtime::clock::Clock;
 use crate::runtime::defer::DeferTable;
+use crate::runtime::durable::{DurablePartition, DurableTopic};
 use crate::runtime::member::{Lane, Member, MemberParts};
 use crate::runtime::metrics::{latency_histogram, LaneStats, SharedHistogram};
 use crate::runtime::placement::{IdleStrategy, Placement};
 use crate::runtime::shared::{Shared, StateStore};
 use crate::runtime::stats::AgentStats;
+use crate::runtime::subscriber::Subscriber;
 use crate::runtime::supervise::Supervisor;
 use crate::runtime::throttle::Throttle;
-use crate::runtime::subscriber::Subscriber;
 use crate::runtime::worker::Worker;
 use crate::runtime::{BuildError, Runtime};
-use crate::log::{LogConfig, LogError, Positions, SyncPolicy};
-use crate::runtime::durable::{DurablePartition, DurableTopic};
 use crate::topic::{Topic, TopicConfig, TopicId};
 
 /// The subscriptions of each topic, numbered in order of first declaration.
@@ -48,7 +48,13 @@ pub(crate) fn start(mut builder: RuntimeBuilder) -> Result<Runtime, BuildError> 
         names.sort();
         let names: Vec<String> = names.into_iter().map(|(_, n)| n).collect();
         let durable = match &config.durability {
-            Some(log) => Some(open_durable(builder.log_dir.as_deref(), name, config, log, &names)?),
+            Some(log) => Some(open_durable(
+                builder.log_dir.as_deref(),
+                name,
+                config,
+                log,
+                &names,
+            )?),
             None => None,
         };
         topics.push(Topic::new(name.clone(), config.clone(), names, durable));
@@ -57,7 +63,12 @@ pub(crate) fn start(mut builder: RuntimeBuilder) -> Result<Runtime, BuildError> 
     let (workers, lanes) = build_workers(&builder, &topics, &registry, &subscriptions, &cores);
     let (faults, fault_events) = flume::bounded(FAULT_EVENTS);
     let shared = Arc::new(Shared {
-        max_frame_size: builder.topics.iter().map(|(_, c)| c.max_frame_size).max().unwrap_or(0),
+        max_frame_size: builder
+            .topics
+            .iter()
+            .map(|(_, c)| c.max_frame_size)
+            .max()
+            .unwrap_or(0),
         topics,
         dead_letters: TopicId(0),
         clock: Clock::new(),
@@ -97,7 +108,9 @@ fn open_durable(
     log: &LogConfig,
     subscriptions: &[String],
 ) -> Result<(DurableTopic, Vec<Vec<u64>>), BuildError> {
-    let root = log_dir.ok_or_else(|| BuildError::NoLogDir { topic: name.to_owned() })?;
+    let root = log_dir.ok_or_else(|| BuildError::NoLogDir {
+        topic: name.to_owned(),
+    })?;
     let dir = root.join(name);
     let fail = |partition: Option<u32>, source: LogError| BuildError::Log {
         topic: name.to_owned(),
@@ -109,11 +122,23 @@ fn open_durable(
     let mut partitions = Vec::new();
     for p in 0..config.partitions {
         let (partition, report) =
-            DurablePartition::open(&DurableTopic::partition_dir(&dir, p), log.clone()).map_err(|e| fail(Some(p), e))?;
+            DurablePartition::open(&DurableTopic::partition_dir(&dir, p), log.clone())
+                .map_err(|e| fail(Some(p), e))?;
         if let Some(tail) = &report.torn_tail {
-            tracing::warn!(topic = name, partition = p, ?tail, bytes = report.bytes_dropped, "cut a torn log tail");
+            tracing::warn!(
+                topic = name,
+                partition = p,
+                ?tail,
+                bytes = report.bytes_dropped,
+                "cut a torn log tail"
+            );
         }
-        tracing::debug!(topic = name, partition = p, next = report.next_offset, "log recovered");
+        tracing::debug!(
+            topic = name,
+            partition = p,
+            next = report.next_offset,
+            "log recovered"
+        );
         partitions.push(partition);
     }
 
@@ -127,12 +152,22 @@ fn open_durable(
                 .enumerate()
                 .map(|(p, part)| {
                     let (start, next) = (part.handle.start_offset(), part.next_offset());
-                    positions.get(sub, p as u32).unwrap_or(start).clamp(start, next)
+                    positions
+                        .get(sub, p as u32)
+                        .unwrap_or(start)
+                        .clamp(start, next)
                 })
                 .collect()
         })
         .collect();
-    Ok((DurableTopic { dir, partitions, positions: Mutex::new(positions) }, resume))
+    Ok((
+        DurableTopic {
+            dir,
+            partitions,
+            positions: Mutex::new(positions),
+        },
+        resume,
+    ))
 }
 
 /// Refuses declarations that cannot run.
@@ -141,13 +176,21 @@ fn check(builder: &RuntimeBuilder, cores: &[core_affinity::CoreId]) -> Result<()
     let mut names = HashSet::new();
     for (name, config) in &builder.topics {
         if !names.insert(name.as_str()) {
-            return Err(BuildError::DuplicateName { kind: "topic", name: name.clone() });
+            return Err(BuildError::DuplicateName {
+                kind: "topic",
+                name: name.clone(),
+            });
         }
         if config.partitions == 0 {
-            return Err(BuildError::NoPartitions { topic: name.clone() });
+            return Err(BuildError::NoPartitions {
+                topic: name.clone(),
+            });
         }
         if config.max_frame_size < 64 {
-            return Err(BuildError::FrameSizeTooSmall { topic: name.clone(), max_frame_size: config.max_frame_size });
+            return Err(BuildError::FrameSizeTooSmall {
+                topic: name.clone(),
+                max_frame_size: config.max_frame_size,
+            });
         }
     }
 
@@ -155,7 +198,10 @@ fn check(builder: &RuntimeBuilder, cores: &[core_affinity::CoreId]) -> Result<()
     let mut names = HashSet::new();
     for agent in &builder.agents {
         if !names.insert(agent.name.as_str()) {
-            return Err(BuildError::DuplicateName { kind: "agent", name: agent.name.clone() });
+            return Err(BuildError::DuplicateName {
+                kind: "agent",
+                name: agent.name.clone(),
+            });
         }
         for (topic, _) in &agent.subscriptions {
             known_topic(builder, *topic)?;
@@ -163,7 +209,11 @@ fn check(builder: &RuntimeBuilder, cores: &[core_affinity::CoreId]) -> Result<()
         if let Placement::Pinned(core) = agent.placement {
             if !cores.iter().any(|c| c.id == core) {
                 let available = cores.iter().map(|c| c.id).collect();
-                return Err(BuildError::NoSuchCore { agent: agent.name.clone(), core, available });
+                return Err(BuildError::NoSuchCore {
+                    agent: agent.name.clone(),
+                    core,
+                    available,
+                });
             }
         }
     }
@@ -173,10 +223,14 @@ fn check(builder: &RuntimeBuilder, cores: &[core_affinity::CoreId]) -> Result<()
     for ((topic, name), config) in &builder.subscription_configs {
         known_topic(builder, *topic)?;
         if config.max_deliver == 0 {
-            return Err(BuildError::ZeroMaxDeliver { subscription: name.clone() });
+            return Err(BuildError::ZeroMaxDeliver {
+                subscription: name.clone(),
+            });
         }
         if config.ack_deadline.is_zero() {
-            return Err(BuildError::ZeroAckDeadline { subscription: name.clone() });
+            return Err(BuildError::ZeroAckDeadline {
+                subscription: name.clone(),
+            });
         }
     }
 
@@ -196,9 +250,15 @@ fn known_topic(builder: &RuntimeBuilder, topic: TopicId) -> Result<(), BuildErro
 fn check_host_subscriptions(builder: &RuntimeBuilder) -> Result<(), BuildError> {
     let mut seen = HashSet::new();
     for (topic, name) in &builder.subscribers {
-        let taken_by_agent = builder.agents.iter().any(|a| a.subscriptions.contains(&(*topic, name.clone())));
+        let taken_by_agent = builder
+            .agents
+            .iter()
+            .any(|a| a.subscriptions.contains(&(*topic, name.clone())));
         if taken_by_agent || !seen.insert((*topic, name.clone())) {
-            return Err(BuildError::DuplicateName { kind: "host subscription", name: name.clone() });
+            return Err(BuildError::DuplicateName {
+                kind: "host subscription",
+                name: name.clone(),
+            });
         }
     }
     Ok(())
@@ -209,7 +269,11 @@ fn check_spinners(builder: &RuntimeBuilder, cores: usize) -> Result<(), BuildErr
     let mut pinned: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
     let mut groups: HashSet<&str> = HashSet::new();
     let mut spinners = 0;
-    for agent in builder.agents.iter().filter(|a| a.idle == IdleStrategy::BusySpin) {
+    for agent in builder
+        .agents
+        .iter()
+        .filter(|a| a.idle == IdleStrategy::BusySpin)
+    {
         match &agent.placement {
             Placement::Pinned(core) => {
                 pinned.entry(*core).or_default().push(&agent.name);
@@ -231,9 +295,19 @@ fn check_spinners(builder: &RuntimeBuilder, cores: usize) -> Result<(), BuildErr
 
 /// Gives the dead-letter topic room for any frame of the runtime plus the letter's fields.
 fn size_dead_letter_topic(builder: &mut RuntimeBuilder) {
-    let largest = builder.topics.iter().skip(1).map(|(_, c)| c.max_frame_size).max().unwrap_or(0);
+    let largest = builder
+        .topics
+        .iter()
+        .skip(1)
+        .map(|(_, c)| c.max_frame_size)
+        .max()
+        .unwrap_or(0);
     let needed = 2 * largest + 1024;
-    let durable = builder.topics.iter().skip(1).find_map(|(_, c)| c.durability.clone());
+    let durable = builder
+        .topics
+        .iter()
+        .skip(1)
+        .find_map(|(_, c)| c.durability.clone());
     let config = &mut builder.topics[0].1;
     config.max_frame_size = config.max_frame_size.max(needed);
 
@@ -284,7 +358,11 @@ fn build_workers(
         // The thread this agent runs on.
         let worker = match &agent.placement {
             Placement::Shared(group) => *group_worker.entry(group.clone()).or_insert_with(|| {
-                workers.push(new_worker(format!("agentlane:group:{group}"), None, agent.idle));
+                workers.push(new_worker(
+                    format!("agentlane:group:{group}"),
+                    None,
+                    agent.idle,
+                ));
                 workers.len() - 1
             }),
             placement => {
@@ -292,7 +370,11 @@ fn build_workers(
                     Placement::Pinned(id) => cores.iter().copied().find(|c| c.id == *id),
                     _ => None,
                 };
-                workers.push(new_worker(format!("agentlane:{}", agent.name), core, agent.idle));
+                workers.push(new_worker(
+                    format!("agentlane:{}", agent.name),
+                    core,
+                    agent.idle,
+                ));
                 workers.len() - 1
             }
         };
@@ -307,7 +389,9 @@ fn build_workers(
             let sub = subscriptions[key];
             let config = config_of(builder, key);
             let topic = &topics[key.0 .0];
-            for partition in (0..topic.config.partitions).filter(|p| *p as usize % group.len() == rank) {
+            for partition in
+                (0..topic.config.partitions).filter(|p| *p as usize % group.len() == rank)
+            {
                 let ring = &topic.rings[partition as usize];
                 ring.set_doorbell(sub, worker.idler_doorbell.clone());
                 let stats = Arc::new(LaneStats {
@@ -336,8 +420,16 @@ fn build_workers(
             name: agent.name.clone(),
             factory: agent.factory.clone(),
             lanes,
-            stats: registry.stats.entry(agent.name.clone()).or_default().clone(),
-            state: registry.states.entry(agent.name.clone()).or_default().clone(),
+            stats: registry
+                .stats
+                .entry(agent.name.clone())
+                .or_default()
+                .clone(),
+            state: registry
+                .states
+                .entry(agent.name.clone())
+                .or_default()
+                .clone(),
             supervisor: Supervisor::new(agent.restart),
             throttle: agent.rate_limit.map(Throttle::new),
             handler_ns: registry
@@ -351,7 +443,13 @@ fn build_workers(
 }
 
 fn new_worker(name: String, core: Option<core_affinity::CoreId>, idle: IdleStrategy) -> Worker {
-    Worker { name, core, idle, members: Vec::new(), idler_doorbell: Arc::new(Event::new()) }
+    Worker {
+        name,
+        core,
+        idle,
+        members: Vec::new(),
+        idler_doorbell: Arc::new(Event::new()),
+    }
 }
 
 /// A shared thread idles as its liveliest agent asks.
@@ -369,7 +467,11 @@ fn livelier(a: IdleStrategy, b: IdleStrategy) -> IdleStrategy {
 }
 
 fn config_of(builder: &RuntimeBuilder, key: &(TopicId, String)) -> SubscriptionConfig {
-    builder.subscription_configs.get(key).copied().unwrap_or_default()
+    builder
+        .subscription_configs
+        .get(key)
+        .copied()
+        .unwrap_or_default()
 }
 
 fn build_subscribers(
@@ -393,7 +495,13 @@ fn build_subscribers(
                 })
                 .collect();
             let resume = shared.topic(key.0).resume[sub].clone();
-            Some(Subscriber::new(shared.clone(), key.0, readers, doorbell, resume))
+            Some(Subscriber::new(
+                shared.clone(),
+                key.0,
+                readers,
+                doorbell,
+                resume,
+            ))
         })
         .collect()
 }

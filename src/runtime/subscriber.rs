@@ -54,7 +54,15 @@ impl Subscriber {
         resume: Vec<u64>,
     ) -> Self {
         let encoder = FrameEncoder::with_max_size(shared.max_frame_size);
-        Self { shared, topic, readers, next: 0, doorbell, encoder, resume }
+        Self {
+            shared,
+            topic,
+            readers,
+            next: 0,
+            doorbell,
+            encoder,
+            resume,
+        }
     }
 
     /// The topic this subscriber reads.
@@ -154,7 +162,10 @@ impl Subscriber {
             }
             Err(error) => {
                 let topic = self.shared.topic(self.topic);
-                let key = FrameRef::decode(bytes).ok().and_then(|f| f.key().ok()).unwrap_or(&[]);
+                let key = FrameRef::decode(bytes)
+                    .ok()
+                    .and_then(|f| f.key().ok())
+                    .unwrap_or(&[]);
                 let detail = error.to_string();
                 let letter = Letter {
                     topic: &topic.name,

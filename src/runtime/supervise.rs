@@ -119,7 +119,11 @@ pub(crate) struct Supervisor {
 
 impl Supervisor {
     pub(crate) fn new(policy: RestartPolicy) -> Self {
-        Self { policy, recent: VecDeque::new(), consecutive: 0 }
+        Self {
+            policy,
+            recent: VecDeque::new(),
+            consecutive: 0,
+        }
     }
 
     /// The agent handled a frame without panicking.
@@ -129,7 +133,11 @@ impl Supervisor {
 
     /// Counts a panic at `now` and decides.
     pub(crate) fn on_panic(&mut self, now: Instant) -> Verdict {
-        while self.recent.front().is_some_and(|t| now.duration_since(*t) > self.policy.window) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.policy.window)
+        {
             self.recent.pop_front();
         }
         self.recent.push_back(now);
@@ -139,7 +147,11 @@ impl Supervisor {
         }
         self.consecutive = self.consecutive.saturating_add(1);
         let doublings = (self.consecutive - 1).min(20);
-        let backoff = self.policy.base_backoff.saturating_mul(1 << doublings).min(self.policy.max_backoff);
+        let backoff = self
+            .policy
+            .base_backoff
+            .saturating_mul(1 << doublings)
+            .min(self.policy.max_backoff);
         Verdict::Restart { restarts, backoff }
     }
 }
@@ -178,13 +190,18 @@ mod tests {
 
     #[test]
     fn a_success_starts_the_backoff_over() {
-        let policy = RestartPolicy::default().backoff(Duration::from_millis(10), Duration::from_secs(1));
+        let policy =
+            RestartPolicy::default().backoff(Duration::from_millis(10), Duration::from_secs(1));
         let mut supervisor = Supervisor::new(policy);
         let now = Instant::now();
         supervisor.on_panic(now);
-        assert!(matches!(supervisor.on_panic(now), Verdict::Restart { backoff, .. } if backoff.as_millis() == 20));
+        assert!(
+            matches!(supervisor.on_panic(now), Verdict::Restart { backoff, .. } if backoff.as_millis() == 20)
+        );
         supervisor.on_success();
-        assert!(matches!(supervisor.on_panic(now), Verdict::Restart { restarts: 3, backoff } if backoff.as_millis() == 10));
+        assert!(
+            matches!(supervisor.on_panic(now), Verdict::Restart { restarts: 3, backoff } if backoff.as_millis() == 10)
+        );
     }
 
     #[test]
@@ -192,8 +209,14 @@ mod tests {
         let policy = RestartPolicy::default().max_restarts(1, Duration::from_millis(100));
         let mut supervisor = Supervisor::new(policy);
         let start = Instant::now();
-        assert!(matches!(supervisor.on_panic(start), Verdict::Restart { restarts: 1, .. }));
+        assert!(matches!(
+            supervisor.on_panic(start),
+            Verdict::Restart { restarts: 1, .. }
+        ));
         let later = start + Duration::from_millis(500);
-        assert!(matches!(supervisor.on_panic(later), Verdict::Restart { restarts: 1, .. }));
+        assert!(matches!(
+            supervisor.on_panic(later),
+            Verdict::Restart { restarts: 1, .. }
+        ));
     }
 }

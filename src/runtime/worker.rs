@@ -34,7 +34,9 @@ pub(crate) struct Worker {
 impl Worker {
     /// Starts the thread.
     pub(crate) fn spawn(self, shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
-        std::thread::Builder::new().name(self.name.clone()).spawn(move || self.run(&shared))
+        std::thread::Builder::new()
+            .name(self.name.clone())
+            .spawn(move || self.run(&shared))
     }
 
     fn run(mut self, shared: &Shared) {

@@ -181,7 +181,11 @@ impl Topic {
             None => (None, vec![vec![0; config.partitions as usize]; count]),
         };
         let base = |p: usize| match &durable {
-            Some(d) => resume.iter().map(|r| r[p]).min().unwrap_or(d.partitions[p].next_offset()),
+            Some(d) => resume
+                .iter()
+                .map(|r| r[p])
+                .min()
+                .unwrap_or(d.partitions[p].next_offset()),
             None => 0,
         };
         let rings = (0..config.partitions as usize)
@@ -199,7 +203,14 @@ impl Topic {
                 }
             })
             .collect();
-        Self { name, config, rings, subscriptions, durable, resume }
+        Self {
+            name,
+            config,
+            rings,
+            subscriptions,
+            durable,
+            resume,
+        }
     }
 
     /// The ring of the partition `key_hash` maps to, with its partition number.
@@ -215,12 +226,17 @@ impl Topic {
 
     /// True when every frame published so far has been released by every subscription.
     pub(crate) fn is_settled(&self) -> bool {
-        self.rings.iter().all(|ring| ring.free_credits() == ring.capacity())
+        self.rings
+            .iter()
+            .all(|ring| ring.free_credits() == ring.capacity())
     }
 
     /// Frames published but not yet released by every subscription (racy snapshot).
     pub(crate) fn unsettled(&self) -> usize {
-        self.rings.iter().map(|ring| ring.capacity() - ring.free_credits()).sum()
+        self.rings
+            .iter()
+            .map(|ring| ring.capacity() - ring.free_credits())
+            .sum()
     }
 }
 

@@ -34,7 +34,13 @@ pub struct Recorder(pub Seen);
 impl Agent for Recorder {
     fn on_frame(&mut self, frame: &Delivery<'_>, _ctx: &mut Context<'_>) -> Outcome {
         let key = frame.key().expect("a key").to_vec();
-        let entry = (key, id_of(frame), frame.partition(), frame.offset(), frame.attempt());
+        let entry = (
+            key,
+            id_of(frame),
+            frame.partition(),
+            frame.offset(),
+            frame.attempt(),
+        );
         self.0.lock().push(entry);
         Outcome::Ack
     }

@@ -105,8 +105,12 @@ impl Agent for Replayer {
     fn on_poll(&mut self, ctx: &mut Context<'_>) -> Work {
         for _ in 0..READ_BATCH {
             let i = self.next.load(Ordering::Relaxed) as usize;
-            let Some(bytes) = self.frames.get(i) else { return Work::Finished };
-            let key = crate::frame::FrameRef::decode(bytes).ok().and_then(|f| f.key().ok().map(<[u8]>::to_vec));
+            let Some(bytes) = self.frames.get(i) else {
+                return Work::Finished;
+            };
+            let key = crate::frame::FrameRef::decode(bytes)
+                .ok()
+                .and_then(|f| f.key().ok().map(<[u8]>::to_vec));
             match ctx.publish_bytes(self.topic, key.as_deref().unwrap_or_default(), bytes) {
                 Ok(_) => self.next.store(i as u64 + 1, Ordering::Relaxed),
                 Err(_) => return Work::Busy,
@@ -119,7 +123,12 @@ impl Agent for Replayer {
 impl Reader {
     /// Publishes garbage where a frame should be: a segment table claiming four billion
     /// segments, as a corrupted buffer would.
-    fn publish_malformed(&mut self, ctx: &mut Context<'_>, key: &[u8], id: u64) -> Result<u64, EmitError> {
+    fn publish_malformed(
+        &mut self,
+        ctx: &mut Context<'_>,
+        key: &[u8],
+        id: u64,
+    ) -> Result<u64, EmitError> {
         let mut bytes = [0u8; 64];
         bytes[..4].copy_from_slice(&u32::MAX.to_le_bytes());
         let published = ctx.publish_bytes(self.topic, key, &bytes);
@@ -143,7 +152,11 @@ impl Agent for Scorer {
     fn on_frame(&mut self, frame: &Delivery<'_>, ctx: &mut Context<'_>) -> Outcome {
         // Injected faults hit a post's first delivery only, so the retry succeeds.
         if frame.attempt() == 1 {
-            let seq = frame.key().ok().and_then(|k| k.try_into().ok()).map(u64::from_le_bytes);
+            let seq = frame
+                .key()
+                .ok()
+                .and_then(|k| k.try_into().ok())
+                .map(u64::from_le_bytes);
             if seq.is_some_and(|seq| picked(seq, PANIC_SALT, self.inject_panics)) {
                 panic!("{INJECTED_PANIC}");
             }
@@ -153,7 +166,11 @@ impl Agent for Scorer {
         let (Ok(key), Ok(post)) = (frame.key(), frame.payload::<post::Owned>()) else {
             return Outcome::reject("payload is not a Post");
         };
-        let Ok(text) = post.get_text().map_err(drop).and_then(|t| t.to_str().map_err(drop)) else {
+        let Ok(text) = post
+            .get_text()
+            .map_err(drop)
+            .and_then(|t| t.to_str().map_err(drop))
+        else {
             return Outcome::reject("post text is not UTF-8");
         };
         let polarity = self.vader.polarity(text);
@@ -173,7 +190,9 @@ impl Agent for Scorer {
         });
         match published {
             Ok(_) => Outcome::Ack,
-            Err(EmitError::Publish { .. }) => Outcome::Retry { after: Duration::from_millis(1) },
+            Err(EmitError::Publish { .. }) => Outcome::Retry {
+                after: Duration::from_millis(1),
+            },
             Err(_) => Outcome::reject("score cannot be encoded"),
         }
     }
@@ -207,7 +226,8 @@ pub(crate) struct TallyInner {
 
 impl Tally {
     pub(crate) fn new() -> Self {
-        let histogram = Histogram::new_with_bounds(1, 60_000_000, 3).expect("static bounds are valid");
+        let histogram =
+            Histogram::new_with_bounds(1, 60_000_000, 3).expect("static bounds are valid");
         let inner = TallyInner {
             rated: 0,
             agreed: 0,
@@ -217,12 +237,23 @@ impl Tally {
             last_ns: 0,
             seen: HashSet::new(),
         };
-        Self { processed: AtomicU64::new(0), inner: Mutex::new(inner) }
+        Self {
+            processed: AtomicU64::new(0),
+            inner: Mutex::new(inner),
+        }
     }
 
     /// Counts one score of the post keyed `key`, unless that post was counted already.
     /// `latency_us` is recorded when given (scores replayed from an earlier run have none).
-    pub(crate) fn add_once(&self, key: &[u8], rating: f64, compound: f64, hash: u64, latency_us: Option<u64>, now: u64) {
+    pub(crate) fn add_once(
+        &self,
+        key: &[u8],
+        rating: f64,
+        compound: f64,
+        hash: u64,
+        latency_us: Option<u64>,
+        now: u64,
+    ) {
         let mut tally = self.inner.lock();
         if !tally.seen.insert(key.to_vec()) {
             return;
@@ -265,7 +296,14 @@ impl Agent for Aggregator {
             score.get_neu().to_bits(),
             score.get_pos().to_bits(),
         ];
-        self.tally.add_once(key, rating, compound, score_hash(&fields), Some(latency_us), now);
+        self.tally.add_once(
+            key,
+            rating,
+            compound,
+            score_hash(&fields),
+            Some(latency_us),
+            now,
+        );
         Outcome::Ack
     }
 }

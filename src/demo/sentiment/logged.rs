@@ -43,7 +43,10 @@ fn partition_dir(dir: &Path, topic: &str, p: u32) -> std::path::PathBuf {
 }
 
 fn log_error(dir: &Path, error: LogError) -> DemoError {
-    DemoError::Log { dir: dir.to_owned(), source: Box::new(error) }
+    DemoError::Log {
+        dir: dir.to_owned(),
+        source: Box::new(error),
+    }
 }
 
 /// Calls `each(offset, frame)` for every record of `topic`'s partition `p` under `dir`
@@ -99,8 +102,12 @@ pub(crate) fn preload_tally(dir: &Path, partitions: u32, tally: &Tally) -> Resul
     for p in 0..partitions {
         let until = position(dir, "scores", "aggregate", p)?;
         for_each_record(dir, "scores", p, until, |_, frame| {
-            let Ok(frame) = FrameRef::decode(frame) else { return };
-            let (Ok(key), Ok(score)) = (frame.key(), frame.payload::<score::Owned>()) else { return };
+            let Ok(frame) = FrameRef::decode(frame) else {
+                return;
+            };
+            let (Ok(key), Ok(score)) = (frame.key(), frame.payload::<score::Owned>()) else {
+                return;
+            };
             let fields = [
                 score.get_id(),
                 score.get_compound().to_bits(),
@@ -108,7 +115,14 @@ pub(crate) fn preload_tally(dir: &Path, partitions: u32, tally: &Tally) -> Resul
                 score.get_neu().to_bits(),
                 score.get_pos().to_bits(),
             ];
-            tally.add_once(key, score.get_rating(), score.get_compound(), score_hash(&fields), None, 0);
+            tally.add_once(
+                key,
+                score.get_rating(),
+                score.get_compound(),
+                score_hash(&fields),
+                None,
+                0,
+            );
         })?;
     }
     Ok(())
@@ -118,11 +132,17 @@ pub(crate) fn preload_tally(dir: &Path, partitions: u32, tally: &Tally) -> Resul
 pub(crate) fn earlier_dead_letters(dir: &Path) -> Result<HashSet<(String, u32, u64)>, DemoError> {
     let mut seen = HashSet::new();
     let until = position(dir, crate::runtime::DEAD_LETTER_TOPIC, "demo-host", 0)?;
-    for_each_record(dir, crate::runtime::DEAD_LETTER_TOPIC, 0, until, |_, frame| {
-        if let Some(id) = dead_letter_id(frame) {
-            seen.insert(id);
-        }
-    })?;
+    for_each_record(
+        dir,
+        crate::runtime::DEAD_LETTER_TOPIC,
+        0,
+        until,
+        |_, frame| {
+            if let Some(id) = dead_letter_id(frame) {
+                seen.insert(id);
+            }
+        },
+    )?;
     Ok(seen)
 }
 
@@ -140,11 +160,17 @@ pub(crate) fn recorded_posts(dir: &Path) -> Result<Vec<Vec<u8>>, DemoError> {
     let mut frames = Vec::new();
     let mut p = 0;
     while partition_dir(dir, "posts", p).exists() {
-        for_each_record(dir, "posts", p, u64::MAX, |_, frame| frames.push(frame.to_vec()))?;
+        for_each_record(dir, "posts", p, u64::MAX, |_, frame| {
+            frames.push(frame.to_vec())
+        })?;
         p += 1;
     }
     if p == 0 {
-        return Err(DemoError::Options(format!("{} holds no posts log (expected {}/posts/p0000)", dir.display(), dir.display())));
+        return Err(DemoError::Options(format!(
+            "{} holds no posts log (expected {}/posts/p0000)",
+            dir.display(),
+            dir.display()
+        )));
     }
     Ok(frames)
 }

@@ -89,7 +89,9 @@ pub fn data_path(file: &str) -> PathBuf {
     if local.exists() {
         return local;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sentiment").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/sentiment")
+        .join(file)
 }
 
 /// Latency percentiles, in microseconds.
@@ -178,7 +180,10 @@ pub enum DemoError {
         source: Box<LogError>,
     },
     /// The run was interrupted (SIGTERM or Ctrl-C) and shut down cleanly.
-    #[error("interrupted: {processed} processed and {dead_lettered} dead-lettered of {input}; {}", interrupted_note(report))]
+    #[error(
+        "interrupted: {processed} processed and {dead_lettered} dead-lettered of {input}; {}",
+        interrupted_note(report)
+    )]
     Interrupted {
         /// Posts to process in all.
         input: u64,
@@ -190,7 +195,9 @@ pub enum DemoError {
         report: Box<ShutdownReport>,
     },
     /// The pipeline made no progress for `stall_timeout`.
-    #[error("pipeline stalled: {processed} processed and {dead_lettered} dead-lettered of {input}")]
+    #[error(
+        "pipeline stalled: {processed} processed and {dead_lettered} dead-lettered of {input}"
+    )]
     Stalled {
         /// Posts fed in.
         input: u64,
@@ -231,7 +238,10 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
 
     // Declare the graph.
     let mut builder = RuntimeBuilder::new();
-    let (mut posts_config, mut scores_config) = (TopicConfig::new(PARTITIONS).max_in_flight(256), TopicConfig::new(PARTITIONS).max_in_flight(256));
+    let (mut posts_config, mut scores_config) = (
+        TopicConfig::new(PARTITIONS).max_in_flight(256),
+        TopicConfig::new(PARTITIONS).max_in_flight(256),
+    );
     if let Some(dir) = &options.log {
         builder.log_dir(dir);
         let log = LogConfig::default().sync(SyncPolicy::Interval(Duration::from_millis(20)));
@@ -243,26 +253,36 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
     let scores_topic = builder.topic("scores", scores_config);
     let dead_letters = builder.subscriber(builder.dead_letter_topic(), "demo-host");
     source.declare(&mut builder, posts_topic, options);
-    let scorers: Vec<String> = (0..options.workers).map(|i| format!("scorer-{i}")).collect();
+    let scorers: Vec<String> = (0..options.workers)
+        .map(|i| format!("scorer-{i}"))
+        .collect();
     for name in &scorers {
         let (vader, inject_panics) = (vader.clone(), options.inject_panics);
         // NB: injected panics may come by the thousand with --repeat; they must not count
         // against the default restart limit, which is for agents that cannot recover.
         let policy = RestartPolicy::default().max_restarts(u32::MAX, Duration::from_secs(1));
         builder
-            .agent(name, move || Scorer { vader: vader.clone(), scores: scores_topic, inject_panics })
+            .agent(name, move || Scorer {
+                vader: vader.clone(),
+                scores: scores_topic,
+                inject_panics,
+            })
             .subscribe(posts_topic, "scorers")
             .restart_policy(policy);
     }
     let aggregator_tally = tally.clone();
     builder
-        .agent("aggregator", move || Aggregator { tally: aggregator_tally.clone() })
+        .agent("aggregator", move || Aggregator {
+            tally: aggregator_tally.clone(),
+        })
         .subscribe(scores_topic, "aggregate");
 
     // Run until every post is aggregated or dead-lettered.
     let runtime = builder.start()?;
     let ran = Instant::now();
-    let mut dead = runtime.take_subscriber(dead_letters).expect("declared above");
+    let mut dead = runtime
+        .take_subscriber(dead_letters)
+        .expect("declared above");
     let mut last_progress = (0, Instant::now());
     loop {
         let processed = tally.processed.load(Ordering::Acquire);
@@ -284,16 +304,29 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
             runtime.shutdown(Duration::from_secs(1));
             return Err(DemoError::Runtime(failure));
         }
-        if options.interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::Acquire)) {
+        if options
+            .interrupt
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Acquire))
+        {
             let report = runtime.shutdown(Duration::from_secs(5));
-            return Err(DemoError::Interrupted { input, processed, dead_lettered, report: Box::new(report) });
+            return Err(DemoError::Interrupted {
+                input,
+                processed,
+                dead_lettered,
+                report: Box::new(report),
+            });
         }
         let done = processed + dead_lettered;
         if done != last_progress.0 {
             last_progress = (done, Instant::now());
         } else if last_progress.1.elapsed() > options.stall_timeout {
             runtime.shutdown(Duration::from_secs(1));
-            return Err(DemoError::Stalled { input, processed, dead_lettered });
+            return Err(DemoError::Stalled {
+                input,
+                processed,
+                dead_lettered,
+            });
         }
     }
     let wall = ran.elapsed();
@@ -304,7 +337,15 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
         tracing::warn!(?report, "demo runtime did not drain at shutdown");
     }
 
-    let mut summary = summarise(&tally, input, dead_seen.len() as u64, source.malformed(), options.workers, started, wall);
+    let mut summary = summarise(
+        &tally,
+        input,
+        dead_seen.len() as u64,
+        source.malformed(),
+        options.workers,
+        started,
+        wall,
+    );
     summary.redelivered = redelivered;
     summary.restarts = restarts;
     summary.injected_malformed_ids = source.injected_malformed();
@@ -314,38 +355,66 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
 
 fn check_options(options: &SentimentOptions) -> Result<(), DemoError> {
     if options.workers == 0 || options.repeat == 0 {
-        return Err(DemoError::Options("--workers and --repeat must be at least 1".into()));
+        return Err(DemoError::Options(
+            "--workers and --repeat must be at least 1".into(),
+        ));
     }
-    for (name, rate) in [("--inject-panics", options.inject_panics), ("--inject-malformed", options.inject_malformed)] {
+    for (name, rate) in [
+        ("--inject-panics", options.inject_panics),
+        ("--inject-malformed", options.inject_malformed),
+    ] {
         if !(0.0..=1.0).contains(&rate) {
-            return Err(DemoError::Options(format!("{name} must be a fraction between 0 and 1, not {rate}")));
+            return Err(DemoError::Options(format!(
+                "{name} must be a fraction between 0 and 1, not {rate}"
+            )));
         }
     }
     if options.replay.is_some() && options.log == options.replay {
-        return Err(DemoError::Options("--replay and --log must be different directories".into()));
+        return Err(DemoError::Options(
+            "--replay and --log must be different directories".into(),
+        ));
     }
     Ok(())
 }
 
 /// Where the posts come from: the input file, or a recorded log.
 enum Source {
-    File { posts: Arc<Vec<posts::Post>>, malformed: Vec<posts::PostError>, repeat: usize, resume: u64, injected: Arc<parking_lot::Mutex<Vec<u64>>> },
-    Log { frames: Arc<Vec<Vec<u8>>> },
+    File {
+        posts: Arc<Vec<posts::Post>>,
+        malformed: Vec<posts::PostError>,
+        repeat: usize,
+        resume: u64,
+        injected: Arc<parking_lot::Mutex<Vec<u64>>>,
+    },
+    Log {
+        frames: Arc<Vec<Vec<u8>>>,
+    },
 }
 
 impl Source {
     fn load(options: &SentimentOptions) -> Result<Self, DemoError> {
         if let Some(dir) = &options.replay {
-            return Ok(Source::Log { frames: Arc::new(logged::recorded_posts(dir)?) });
+            return Ok(Source::Log {
+                frames: Arc::new(logged::recorded_posts(dir)?),
+            });
         }
-        let (posts, malformed) = posts::read_posts(&options.input)
-            .map_err(|source| DemoError::Input { path: options.input.clone(), source })?;
+        let (posts, malformed) =
+            posts::read_posts(&options.input).map_err(|source| DemoError::Input {
+                path: options.input.clone(),
+                source,
+            })?;
         let resume = match &options.log {
             Some(dir) => logged::posts_logged(dir, PARTITIONS)?,
             None => 0,
         };
         let injected = Arc::new(parking_lot::Mutex::new(Vec::new()));
-        Ok(Source::File { posts: Arc::new(posts), malformed, repeat: options.repeat, resume, injected })
+        Ok(Source::File {
+            posts: Arc::new(posts),
+            malformed,
+            repeat: options.repeat,
+            resume,
+            injected,
+        })
     }
 
     fn input(&self) -> u64 {
@@ -355,10 +424,26 @@ impl Source {
         }
     }
 
-    fn declare(&self, builder: &mut RuntimeBuilder, topic: crate::topic::TopicId, options: &SentimentOptions) {
+    fn declare(
+        &self,
+        builder: &mut RuntimeBuilder,
+        topic: crate::topic::TopicId,
+        options: &SentimentOptions,
+    ) {
         match self {
-            Source::File { posts, repeat, resume, injected, .. } => {
-                let (posts, repeat, inject_malformed, sink) = (posts.clone(), *repeat, options.inject_malformed, injected.clone());
+            Source::File {
+                posts,
+                repeat,
+                resume,
+                injected,
+                ..
+            } => {
+                let (posts, repeat, inject_malformed, sink) = (
+                    posts.clone(),
+                    *repeat,
+                    options.inject_malformed,
+                    injected.clone(),
+                );
                 let next = Arc::new(AtomicU64::new(*resume));
                 builder.agent("reader", move || Reader {
                     posts: posts.clone(),
@@ -371,7 +456,11 @@ impl Source {
             }
             Source::Log { frames } => {
                 let (frames, next) = (frames.clone(), Arc::new(AtomicU64::new(0)));
-                builder.agent("reader", move || Replayer { frames: frames.clone(), topic, next: next.clone() });
+                builder.agent("reader", move || Replayer {
+                    frames: frames.clone(),
+                    topic,
+                    next: next.clone(),
+                });
             }
         }
     }
@@ -410,7 +499,10 @@ fn interrupted_note(report: &ShutdownReport) -> String {
 
 /// Deliveries beyond each post's first, and restarts, over every scorer.
 fn scorer_faults(runtime: &Runtime, scorers: &[String], input: u64) -> (u64, u64) {
-    let stats: Vec<_> = scorers.iter().filter_map(|name| runtime.stats(name)).collect();
+    let stats: Vec<_> = scorers
+        .iter()
+        .filter_map(|name| runtime.stats(name))
+        .collect();
     let delivered: u64 = stats.iter().map(|s| s.delivered).sum();
     let restarts = stats.iter().map(|s| s.restarts).sum();
     (delivered.saturating_sub(input), restarts)
@@ -450,7 +542,11 @@ fn summarise(
         metrics: None,
         malformed_lines: malformed.len() as u64,
         malformed_examples: malformed.iter().take(5).map(ToString::to_string).collect(),
-        accuracy: if inner.rated == 0 { 0.0 } else { inner.agreed as f64 / inner.rated as f64 },
+        accuracy: if inner.rated == 0 {
+            0.0
+        } else {
+            inner.agreed as f64 / inner.rated as f64
+        },
         rated: inner.rated,
         throughput_per_s: latency.len() as f64 / wall.as_secs_f64().max(1e-9),
         latency_us: Latency {
@@ -477,10 +573,22 @@ impl std::fmt::Display for SentimentReport {
         for example in &self.malformed_examples {
             writeln!(f, "    {example}")?;
         }
-        writeln!(f, "  sign accuracy     {:.4} over {} rated posts", self.accuracy, self.rated)?;
-        writeln!(f, "  throughput        {:.0} posts/s", self.throughput_per_s)?;
+        writeln!(
+            f,
+            "  sign accuracy     {:.4} over {} rated posts",
+            self.accuracy, self.rated
+        )?;
+        writeln!(
+            f,
+            "  throughput        {:.0} posts/s",
+            self.throughput_per_s
+        )?;
         let l = &self.latency_us;
-        writeln!(f, "  latency (us)      p50 {}  p99 {}  p99.9 {}  max {}", l.p50, l.p99, l.p999, l.max)?;
+        writeln!(
+            f,
+            "  latency (us)      p50 {}  p99 {}  p99.9 {}  max {}",
+            l.p50, l.p99, l.p999, l.max
+        )?;
         writeln!(f, "  digest            {}", self.digest)?;
         write!(f, "  elapsed           {:.2} s", self.elapsed_s)?;
         if let Some(metrics) = &self.metrics {
