@@ -62,31 +62,34 @@ fn the_prometheus_text_parses_and_agrees_with_the_report() {
     let text = report.metrics.as_ref().unwrap().to_prometheus();
 
     let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
-    let value = |metric: &str, label: &str, wanted: &str| {
+    // The sum over every sample of `metric` whose `label` is `wanted`.
+    let sum = |metric: &str, label: &str, wanted: &str| -> f64 {
         scrape
             .samples
             .iter()
-            .find(|s| s.metric == metric && s.labels.get(label) == Some(wanted))
+            .filter(|s| s.metric == metric && s.labels.get(label) == Some(wanted))
             .map(|s| match s.value {
                 Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
                 _ => f64::NAN,
             })
+            .sum()
     };
     assert_eq!(
-        value("agentlane_agent_acked_total", "agent", "aggregator"),
-        Some(4200.0)
+        sum("agentlane_agent_acked_total", "agent", "aggregator"),
+        4200.0
     );
     assert_eq!(
-        value("agentlane_lane_published_total", "topic", "scores"),
-        Some(4200.0)
+        sum("agentlane_lane_published_total", "topic", "scores"),
+        4200.0
     );
     assert_eq!(
-        value("agentlane_lane_consumer_lag", "topic", "scores"),
-        Some(0.0)
+        sum("agentlane_lane_published_total", "topic", "posts"),
+        4200.0
     );
+    assert_eq!(sum("agentlane_lane_consumer_lag", "topic", "scores"), 0.0);
     let scorer_acks: f64 = (0..2)
-        .filter_map(|i| {
-            value(
+        .map(|i| {
+            sum(
                 "agentlane_agent_acked_total",
                 "agent",
                 &format!("scorer-{i}"),

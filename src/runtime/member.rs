@@ -128,7 +128,14 @@ impl Lane {
     /// The next frame to deliver, if any is due: the head, then expired deferred frames,
     /// then new frames.
     fn next(&mut self, now: Instant, throttle: Option<&Throttle>) -> Result<Option<Next>, Instant> {
-        if let Some(head) = self.head.take() {
+        if let Some(mut head) = self.head.take() {
+            // A frame held back by a per-agent rate limit takes its token now.
+            let throttled = head.attempts == 0 && head.dead_letter.is_none();
+            if head.not_before <= now && throttled {
+                if let Some(wait) = throttle.and_then(Throttle::check_agent) {
+                    head.not_before = now + wait;
+                }
+            }
             if head.not_before > now {
                 let until = head.not_before;
                 self.head = Some(head);
@@ -150,26 +157,34 @@ impl Lane {
                 pending_dead_letter: None,
             }));
         }
-        if self.reader.depth() == 0 {
-            return Ok(None);
-        }
-        if let Some(wait) = throttle.and_then(Throttle::check_agent) {
-            return Err(now + wait);
-        }
-        loop {
+        // NB: an empty poll arms the lane's doorbell, so the thread can sleep until the
+        // next commit; polling only when frames are visible would sleep past them.
+        let offset = loop {
             match self.reader.poll() {
                 Some(offset) if offset < self.resume_from => {
                     self.reader.release(offset);
                 }
-                taken => {
-                    return Ok(taken.map(|offset| Next {
-                        offset,
-                        attempt: 1,
-                        pending_dead_letter: None,
-                    }))
-                }
+                Some(offset) => break offset,
+                None => return Ok(None),
             }
+        };
+
+        // A per-agent rate limit holds the frame at the head until its token is due.
+        if let Some(wait) = throttle.and_then(Throttle::check_agent) {
+            let not_before = now + wait;
+            self.head = Some(Head {
+                offset,
+                attempts: 0,
+                not_before,
+                dead_letter: None,
+            });
+            return Err(not_before);
         }
+        Ok(Some(Next {
+            offset,
+            attempt: 1,
+            pending_dead_letter: None,
+        }))
     }
 }
 
