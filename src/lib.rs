@@ -17,23 +17,31 @@
 //! - [`runtime`]: agents, placement, host handles, dead letters.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// NB: under `--cfg loom` only the lock-free leaves are built, for their models; the
+// layers above use std's threads and atomics directly.
 pub mod frame;
 pub(crate) mod lane;
+#[cfg(not(loom))]
 pub mod log;
+#[cfg(not(loom))]
 pub mod runtime;
 pub(crate) mod sync;
+#[cfg(not(loom))]
 pub mod topic;
 
+#[cfg(not(loom))]
 pub mod demo;
 
-#[cfg(feature = "cli")]
+#[cfg(all(feature = "cli", not(loom)))]
 pub mod bench;
 
 pub use frame::{Frame, FrameError, FrameRef};
+#[cfg(not(loom))]
 pub use runtime::{
     AckError, AckHandle, Agent, BackPressure, BuildError, Context, Delivery, EmitError, FaultEvent,
     IdleStrategy, MetricsSnapshot, Outcome, Placement, PublishError, Publisher, Quota, RateLimit,
     RecvError, RestartPolicy, Runtime, RuntimeBuilder, RuntimeError, ShutdownReport, Subscriber,
     SubscriptionConfig, Work,
 };
+#[cfg(not(loom))]
 pub use topic::{TopicConfig, TopicId};
