@@ -5,6 +5,7 @@
 //!   acks it (one-way throughput).
 //! - `round_trip`: the host publishes a ping, the agent answers on a second topic, the host
 //!   receives the answer; half of it is one hop.
+#![allow(missing_docs)] // NB: `criterion_group!` defines an undocumented public function.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

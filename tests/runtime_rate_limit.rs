@@ -26,7 +26,7 @@ fn a_per_agent_limit_spaces_deliveries_and_loses_nothing() {
     let runtime = builder.start().unwrap();
 
     let started = Instant::now();
-    let mut publisher = runtime.publisher(topic);
+    let publisher = runtime.publisher(topic);
     for id in 0..20u64 {
         publisher
             .publish(numbered(&mut publisher.clone(), &id.to_le_bytes(), id))
@@ -63,7 +63,7 @@ fn a_per_key_limit_holds_back_only_the_busy_key() {
     let runtime = builder.start().unwrap();
 
     let started = Instant::now();
-    let mut publisher = runtime.publisher(topic);
+    let publisher = runtime.publisher(topic);
     for id in 0..5u64 {
         publisher
             .publish(numbered(&mut publisher.clone(), b"busy", id))
