@@ -100,15 +100,13 @@ impl LaneReader {
     /// Takes the next committed frame, in offset order, and returns its offset.
     ///
     /// `None` when the next frame is not committed yet (also when a producer claimed it and
-    /// is still writing: later frames wait behind it). Lock-free, no allocation.
+    /// is still writing: later frames wait behind it). Lock-free, no allocation, and it
+    /// does not arm the doorbell: a spinning consumer costs its producers nothing.
     pub(crate) fn poll(&mut self) -> Option<u64> {
         loop {
             // Where to take: drops may have moved the shared cursor ahead of us.
             let sequence = self.next_to_take();
             if !self.ring.slots.is_committed(sequence) {
-                if self.arm_doorbell(sequence) {
-                    continue;
-                }
                 return None;
             }
 
@@ -145,6 +143,14 @@ impl LaneReader {
         }
         read.compare_exchange(sequence, sequence + 1, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+
+    /// Arms the doorbell before the consumer thread sleeps (after it registered its
+    /// listener); true when a frame is committed already, so the thread must not sleep.
+    /// The next commit disarms the doorbell and rings it.
+    pub(crate) fn arm(&mut self) -> bool {
+        let sequence = self.next_to_take();
+        self.ring.slots.is_committed(sequence) || self.arm_doorbell(sequence)
     }
 
     /// Arms the doorbell after an empty poll; true if the frame turned up meanwhile.

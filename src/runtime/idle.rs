@@ -36,17 +36,19 @@ impl Idler {
         self.backoff.reset();
     }
 
-    /// Called after a round that found no work. `has_work` looks at the lanes again once
-    /// a listener is registered, so a frame committed meanwhile is never slept through.
-    pub(crate) fn idle(&self, has_work: impl FnOnce() -> bool) {
+    /// Called after a round that found no work. `arm` arms the lanes' doorbells once a
+    /// listener is registered and looks at them again, so a frame committed meanwhile is
+    /// never slept through; only a thread about to sleep arms, so spinning costs producers
+    /// nothing.
+    pub(crate) fn idle(&self, arm: impl FnOnce() -> bool) {
         match self.strategy {
             IdleStrategy::BusySpin => std::hint::spin_loop(),
             IdleStrategy::Yield => std::thread::yield_now(),
-            IdleStrategy::Backoff => self.backoff_then_park(has_work),
+            IdleStrategy::Backoff => self.backoff_then_park(arm),
         }
     }
 
-    fn backoff_then_park(&self, has_work: impl FnOnce() -> bool) {
+    fn backoff_then_park(&self, arm: impl FnOnce() -> bool) {
         // Spin and yield while the backoff is young.
         if !self.backoff.is_completed() {
             self.backoff.snooze();
@@ -55,7 +57,7 @@ impl Idler {
 
         // Register, re-check, sleep.
         let listener = self.doorbell.listen();
-        if has_work() {
+        if arm() {
             return;
         }
         listener.wait_timeout(MAX_PARK);

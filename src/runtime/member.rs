@@ -133,7 +133,8 @@ impl Lane {
             let throttled = head.attempts == 0 && head.dead_letter.is_none();
             if head.not_before <= now && throttled {
                 if let Some(wait) = throttle.and_then(Throttle::check_agent) {
-                    head.not_before = now + wait;
+                    // NB: a refused token may report a zero wait; the frame waits anyway.
+                    head.not_before = now + wait.max(Duration::from_micros(1));
                 }
             }
             if head.not_before > now {
@@ -157,8 +158,6 @@ impl Lane {
                 pending_dead_letter: None,
             }));
         }
-        // NB: an empty poll arms the lane's doorbell, so the thread can sleep until the
-        // next commit; polling only when frames are visible would sleep past them.
         let offset = loop {
             match self.reader.poll() {
                 Some(offset) if offset < self.resume_from => {
@@ -283,6 +282,16 @@ impl Member {
             tracing::error!(agent = %self.name, "agent panicked in on_stop");
         }
         self.merge_latency();
+    }
+
+    /// Arms every lane's doorbell before the thread sleeps; true when there is work after
+    /// all (a frame committed meanwhile, a head or deadline due), so it must not sleep.
+    pub(crate) fn arm(&mut self) -> bool {
+        let mut committed = false;
+        for lane in &mut self.lanes {
+            committed |= lane.reader.arm();
+        }
+        committed || self.has_work()
     }
 
     /// True when a lane has a frame ready (or a head whose wait is over).

@@ -344,6 +344,7 @@ fn build_workers(
     cores: &[core_affinity::CoreId],
 ) -> (Vec<Worker>, Vec<Arc<LaneStats>>) {
     let mut all_lanes = Vec::new();
+    let mut doorbells = Vec::new();
     // Members of each subscription, in declaration order.
     let mut members: HashMap<(TopicId, String), Vec<usize>> = HashMap::new();
     for (i, agent) in builder.agents.iter().enumerate() {
@@ -378,6 +379,7 @@ fn build_workers(
                 workers.len() - 1
             }
         };
+        let worker_index = worker;
         let worker = &mut workers[worker];
         worker.idle = livelier(worker.idle, agent.idle);
 
@@ -393,7 +395,7 @@ fn build_workers(
                 (0..topic.config.partitions).filter(|p| *p as usize % group.len() == rank)
             {
                 let ring = &topic.rings[partition as usize];
-                ring.set_doorbell(sub, worker.idler_doorbell.clone());
+                doorbells.push((ring.clone(), sub, worker_index));
                 let stats = Arc::new(LaneStats {
                     topic: topic.name.clone(),
                     partition,
@@ -438,6 +440,13 @@ fn build_workers(
                 .or_insert_with(|| Arc::new(Mutex::new(latency_histogram())))
                 .clone(),
         }));
+    }
+    // Only threads that sleep need their lanes to ring: a doorbell costs each commit a
+    // fence, which spinning threads should not make their producers pay.
+    for (ring, sub, worker) in doorbells {
+        if workers[worker].idle == IdleStrategy::Backoff {
+            ring.set_doorbell(sub, workers[worker].idler_doorbell.clone());
+        }
     }
     (workers, all_lanes)
 }

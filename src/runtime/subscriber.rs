@@ -128,6 +128,9 @@ impl Subscriber {
                 Err(RecvError::Empty) => {}
                 other => return other,
             }
+            if self.arm() {
+                continue;
+            }
             if listener.wait_deadline(deadline).is_none() && Instant::now() >= deadline {
                 return self.try_recv();
             }
@@ -143,10 +146,18 @@ impl Subscriber {
         loop {
             let listener = self.doorbell.listen();
             match self.try_recv() {
+                Err(RecvError::Empty) if self.arm() => {}
                 Err(RecvError::Empty) => listener.await,
                 other => return other,
             }
         }
+    }
+
+    /// Arms every partition's doorbell before waiting; true when a frame is there already.
+    fn arm(&mut self) -> bool {
+        self.readers
+            .iter_mut()
+            .fold(false, |committed, reader| reader.arm() || committed)
     }
 
     /// Copies frame `offset` of reader `index` out and releases it; a frame that does not

@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+// NB: a wait is measured on the limiter's own clock; another clock instance has another
+// origin.
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter};
 
 pub use governor::Quota;
@@ -46,7 +48,7 @@ impl Throttle {
             Throttle::Agent(limiter) => limiter
                 .check()
                 .err()
-                .map(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
+                .map(|not_until| not_until.wait_time_from(limiter.clock().now())),
             Throttle::Key(_) => None,
         }
     }
@@ -58,8 +60,36 @@ impl Throttle {
             Throttle::Key(limiter) => limiter
                 .check_key(&key.to_vec())
                 .err()
-                .map(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
+                .map(|not_until| not_until.wait_time_from(limiter.clock().now())),
             Throttle::Agent(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn a_per_agent_limit_waits_out_each_interval() {
+        let per_second = NonZeroU32::new(50).unwrap();
+        let quota = Quota::per_second(per_second).allow_burst(NonZeroU32::new(1).unwrap());
+        let throttle = Throttle::new(RateLimit::PerAgent(quota));
+        let started = Instant::now();
+        let mut passed = 0;
+        while passed < 20 {
+            match throttle.check_agent() {
+                None => passed += 1,
+                Some(wait) => std::thread::sleep(wait),
+            }
+        }
+        assert!(
+            started.elapsed() >= Duration::from_millis(380),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

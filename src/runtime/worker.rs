@@ -69,7 +69,11 @@ impl Worker {
                 idler.reset();
             } else {
                 self.members.iter_mut().for_each(Member::on_idle);
-                idler.idle(|| self.members.iter().any(Member::has_work));
+                idler.idle(|| {
+                    self.members
+                        .iter_mut()
+                        .fold(false, |work, m| m.arm() || work)
+                });
             }
         }
 

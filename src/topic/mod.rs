@@ -267,7 +267,10 @@ mod tests {
         let hashes = [0, 1, 7, 0xcbf2_9ce4_8422_2325, u64::MAX, key_hash(b"k1")];
         for partitions in 1..=64u32 {
             for hash in hashes {
-                assert_eq!(u64::from(partition_for(hash, partitions)), hash % u64::from(partitions));
+                assert_eq!(
+                    u64::from(partition_for(hash, partitions)),
+                    hash % u64::from(partitions)
+                );
             }
         }
     }
