@@ -6,7 +6,9 @@
 //! and "go to sleep", the thread registers its listener first, looks at its lanes once
 //! more, and only then sleeps.
 
+use std::cell::Cell;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::Backoff;
 use event_listener::{Event, Listener};
@@ -18,8 +20,14 @@ use crate::runtime::placement::{IdleStrategy, MAX_PARK};
 pub(crate) struct Idler {
     strategy: IdleStrategy,
     backoff: Backoff,
+    /// When the current idle stretch began; `None` while working.
+    idle_since: Cell<Option<Instant>>,
     doorbell: Arc<Event>,
 }
+
+/// How long a `Backoff` thread spins and yields before it sleeps: longer than a futex
+/// wake-up, so a ping-pong of two agents does not settle into sleeping on every hop.
+const SPIN_FOR: Duration = Duration::from_micros(50);
 
 impl Idler {
     /// An idler for a thread woken through `doorbell`.
@@ -27,6 +35,7 @@ impl Idler {
         Self {
             strategy,
             backoff: Backoff::new(),
+            idle_since: Cell::new(None),
             doorbell,
         }
     }
@@ -34,6 +43,7 @@ impl Idler {
     /// Called after a round that did work: the next idle starts from the cheapest step.
     pub(crate) fn reset(&self) {
         self.backoff.reset();
+        self.idle_since.set(None);
     }
 
     /// Called after a round that found no work. `arm` arms the lanes' doorbells once a
@@ -49,9 +59,15 @@ impl Idler {
     }
 
     fn backoff_then_park(&self, arm: impl FnOnce() -> bool) {
-        // Spin and yield while the backoff is young.
+        // Spin and yield while the idle stretch is young.
+        let since = self.idle_since.get().unwrap_or_else(Instant::now);
+        self.idle_since.set(Some(since));
         if !self.backoff.is_completed() {
             self.backoff.snooze();
+            return;
+        }
+        if since.elapsed() < SPIN_FOR {
+            std::thread::yield_now();
             return;
         }
 

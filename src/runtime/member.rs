@@ -47,6 +47,9 @@ const BATCH: usize = 64;
 /// Handler latencies recorded before they are merged into the shared histogram.
 const MERGE_EVERY: u32 = 4096;
 
+/// The longest an idle agent keeps recorded latencies unmerged.
+const MERGE_AFTER: Duration = Duration::from_millis(50);
+
 /// How long a frame whose dead letter could not be published waits before the next try.
 const DEAD_LETTER_RETRY: Duration = Duration::from_millis(10);
 
@@ -226,6 +229,8 @@ pub(crate) struct Member {
     /// Handler latencies not yet merged into `handler_ns`.
     latency: Histogram<u64>,
     unmerged: u32,
+    /// When the latencies were last merged.
+    merged_at: Instant,
     handler_ns: SharedHistogram,
     /// Reused buffer for acked offsets.
     acked: Vec<u64>,
@@ -259,6 +264,7 @@ impl Member {
             throttle: parts.throttle,
             latency: latency_histogram(),
             unmerged: 0,
+            merged_at: Instant::now(),
             handler_ns: parts.handler_ns,
             acked: Vec::new(),
             expired: Vec::new(),
@@ -303,9 +309,11 @@ impl Member {
         self.lanes.iter().any(|lane| lane.has_ready_work(now))
     }
 
-    /// Called when the thread is about to idle.
+    /// Called when the thread found no work: merges the latencies recorded since the
+    /// last merge, at most every `MERGE_AFTER` (a merge walks the whole histogram, some
+    /// microseconds, which a spinning thread must not pay on every idle round).
     pub(crate) fn on_idle(&mut self) {
-        if self.unmerged > 0 {
+        if self.unmerged > 0 && self.merged_at.elapsed() >= MERGE_AFTER {
             self.merge_latency();
         }
     }
@@ -702,6 +710,7 @@ impl Member {
             self.latency.reset();
             self.unmerged = 0;
         }
+        self.merged_at = Instant::now();
     }
 }
 
