@@ -1,5 +1,6 @@
 //! The `agentlane` command line: demo pipelines on real data.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -93,6 +94,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     match cli.command {
@@ -131,21 +133,25 @@ fn demo_sentiment(args: SentimentArgs) -> ExitCode {
 
     match sentiment::run(&options) {
         Ok(report) if args.json => match serde_json::to_string(&report) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
+            Ok(json) => print(&json),
             Err(error) => fail(&format!("cannot render the report as JSON: {error}")),
         },
-        Ok(report) => {
-            println!("{report}");
-            ExitCode::SUCCESS
-        }
+        Ok(report) => print(&report.to_string()),
         Err(error @ sentiment::DemoError::Interrupted { .. }) => {
             eprintln!("agentlane: {error}");
             ExitCode::from(130)
         }
         Err(error) => fail(&error.to_string()),
+    }
+}
+
+/// Prints `text` and a newline to stdout; a closed stdout (`| head`) is not an error.
+fn print(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => fail(&format!("cannot write to stdout: {error}")),
     }
 }
 

@@ -196,3 +196,44 @@ fn a_run_stopped_by_sigterm_finishes_when_run_again_counting_each_post_once() {
         );
     }
 }
+
+#[test]
+fn a_log_refuses_to_resume_another_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let other = dir.path().join("other.txt");
+    std::fs::write(&other, "1\t2.0\tI love it\r\n").unwrap();
+    json_of(&agentlane(&[
+        "demo",
+        "sentiment",
+        "--log",
+        path(&log),
+        "--json",
+    ]));
+
+    let mixed = agentlane(&[
+        "demo",
+        "sentiment",
+        "--log",
+        path(&log),
+        "--input",
+        path(&other),
+    ]);
+    assert!(!mixed.status.success());
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("holds another job"));
+    let repeated = agentlane(&["demo", "sentiment", "--log", path(&log), "--repeat", "2"]);
+    assert!(!repeated.status.success());
+}
+
+#[test]
+fn bad_options_are_refused_with_a_clear_error() {
+    let too_many = agentlane(&["demo", "sentiment", "--workers", "17"]);
+    assert!(!too_many.status.success());
+    assert!(
+        String::from_utf8_lossy(&too_many.stderr).contains("--workers must be between 1 and 16")
+    );
+    let bad_rate = agentlane(&["demo", "sentiment", "--inject-panics=2"]);
+    assert!(!bad_rate.status.success());
+    let lexicon = agentlane(&["demo", "sentiment", "--lexicon", "/nonexistent/lexicon.txt"]);
+    assert!(String::from_utf8_lossy(&lexicon.stderr).contains("/nonexistent/lexicon.txt"));
+}

@@ -1,5 +1,5 @@
-//! Heap use on the hot path, counted by a global allocator: zero allocations per frame
-//! from publish to ack, and memory bounded while a publisher outruns a slow agent.
+//! Heap use while a publisher outruns a slow agent, counted by a global allocator: memory
+//! stays bounded.
 
 mod common;
 
@@ -8,10 +8,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentlane::{
-    Agent, Context, Delivery, IdleStrategy, Outcome, PublishError, RuntimeBuilder, TopicConfig,
-};
-use common::{id_of, numbered, wait_for};
+use agentlane::{Agent, Context, Delivery, Outcome, RuntimeBuilder, TopicConfig};
+use common::{numbered, wait_for};
 use parking_lot::Mutex;
 
 /// Counts allocations and live bytes across every thread.
@@ -44,58 +42,6 @@ static GLOBAL: Counting = Counting;
 
 /// The tests share the counters, so they run one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Reads each frame's payload in place and counts it.
-struct Reading(Arc<AtomicU64>);
-
-impl Agent for Reading {
-    fn on_frame(&mut self, frame: &Delivery<'_>, _ctx: &mut Context<'_>) -> Outcome {
-        let id = id_of(frame);
-        std::hint::black_box(id);
-        self.0.fetch_add(1, Ordering::Release);
-        Outcome::Ack
-    }
-}
-
-#[test]
-fn publish_deliver_and_ack_allocate_nothing_per_frame() {
-    let _serial = SERIAL.lock();
-    let count = Arc::new(AtomicU64::new(0));
-    let mut builder = RuntimeBuilder::new();
-    let topic = builder.topic("hot", TopicConfig::new(1).max_in_flight(256));
-    let agent_count = count.clone();
-    builder
-        .agent("reader", move || Reading(agent_count.clone()))
-        .subscribe(topic, "readers")
-        .idle(IdleStrategy::BusySpin);
-    let runtime = builder.start().unwrap();
-    let mut publisher = runtime.publisher(topic);
-    let frame = numbered(&mut publisher, b"key", 7);
-
-    // Warm up: the first frames may touch lazily built state.
-    let publish_all = |n: u64| {
-        let target = count.load(Ordering::Acquire) + n;
-        for _ in 0..n {
-            while let Err(PublishError::Full(_)) = publisher.try_publish(&frame) {
-                std::hint::spin_loop();
-            }
-        }
-        while count.load(Ordering::Acquire) < target {
-            std::hint::spin_loop();
-        }
-    };
-    publish_all(10_000);
-
-    // Measure: 100,000 frames, publish to ack, across every thread.
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    publish_all(100_000);
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
-    runtime.shutdown(Duration::from_secs(5));
-    assert_eq!(
-        allocations, 0,
-        "{allocations} allocations over 100,000 frames"
-    );
-}
 
 /// Sleeps on each frame, so a publisher outruns it about ten to one.
 struct Slow(Arc<AtomicU64>);
@@ -138,15 +84,19 @@ fn memory_stays_bounded_while_a_publisher_outruns_a_slow_agent() {
             publisher.publish(&frame).unwrap();
         }
     }
+    let publishing = started.elapsed();
     assert!(wait_for(|| count.load(Ordering::Acquire) == 5_000));
     let growth = PEAK.load(Ordering::Relaxed).saturating_sub(baseline);
     let elapsed = started.elapsed();
     runtime.shutdown(Duration::from_secs(5));
 
-    // The publisher was held back rather than queueing without bound.
+    // The publisher was held back rather than queueing without bound: it could not finish
+    // before the agent had slept through all but 64 frames (a lower bound, so a slow
+    // machine cannot fail it).
+    assert!(blocked_publishes > 0, "the publisher never met a full lane");
     assert!(
-        blocked_publishes > 4_000,
-        "publisher was not back-pressured: {blocked_publishes}"
+        publishing >= Duration::from_micros(100 * (5_000 - 64)),
+        "5,000 publishes into 64 credits finished in {publishing:?}: not back-pressured"
     );
     assert!(
         growth < 256 * 1024,

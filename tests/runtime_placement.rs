@@ -173,6 +173,13 @@ fn bad_configuration_is_refused_with_a_clear_error() {
     ));
 
     let mut builder = RuntimeBuilder::new();
+    builder.topic("huge", TopicConfig::new(1).max_frame_size(usize::MAX / 2));
+    assert!(matches!(
+        builder.start(),
+        Err(BuildError::TopicTooLarge { .. })
+    ));
+
+    let mut builder = RuntimeBuilder::new();
     let topic = builder.topic("t", TopicConfig::new(1));
     builder.subscription(topic, "s", SubscriptionConfig::default().max_deliver(0));
     assert!(matches!(

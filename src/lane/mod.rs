@@ -318,6 +318,14 @@ impl PartitionRing {
         (self.base_offset + taken, self.base_offset + released)
     }
 
+    /// Frames `DropOldest` removed from `subscription` before it took them (a racy
+    /// snapshot; 0 for a subscription out of range).
+    pub(crate) fn dropped(&self, subscription: usize) -> u64 {
+        self.cursors
+            .get(subscription)
+            .map_or(0, |c| c.dropped.load(Ordering::Relaxed))
+    }
+
     /// Installs the event a commit notifies when `subscription`'s reader armed it.
     ///
     /// Returns false (and changes nothing) when `subscription` is out of range or already

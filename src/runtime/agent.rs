@@ -2,9 +2,10 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::frame::{FrameError, FrameRef};
+use crate::runtime::clock::deadline_in;
 use crate::runtime::defer::{AckHandle, DeferTable};
 use crate::runtime::Context;
 
@@ -131,7 +132,7 @@ impl<'a> Delivery<'a> {
     /// A handle that settles this delivery later, from any thread. Return
     /// `Outcome::Defer` after taking it; the ack deadline starts now.
     pub fn ack_handle(&self) -> AckHandle {
-        let deadline = Instant::now() + self.ack_deadline;
+        let deadline = deadline_in(self.ack_deadline);
         self.defer.register(self.offset, self.attempt, deadline);
         AckHandle {
             table: self.defer.clone(),

@@ -30,3 +30,25 @@ impl Clock {
         self.start_epoch_ns + self.start.elapsed().as_nanos() as u64
     }
 }
+
+/// The instant `after` from now, or about a century from now when that overflows
+/// (`Duration::MAX` means "never", not a panic).
+pub(crate) fn deadline_in(after: std::time::Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .or_else(|| now.checked_add(std::time::Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_huge_wait_is_far_away_not_a_panic() {
+        assert!(deadline_in(Duration::MAX) > Instant::now() + Duration::from_secs(3600));
+        assert!(deadline_in(Duration::ZERO) <= Instant::now());
+    }
+}

@@ -31,6 +31,7 @@ use hdrhistogram::Histogram;
 use crate::frame::{FrameEncoder, FrameRef};
 use crate::lane::LaneReader;
 use crate::runtime::agent::{Agent, Delivery, Outcome, Work};
+use crate::runtime::clock::deadline_in;
 use crate::runtime::context::Context;
 use crate::runtime::dead_letter::{self, DeadLetterReason, Letter};
 use crate::runtime::defer::DeferTable;
@@ -474,7 +475,7 @@ impl Member {
             .as_ref()
             .and_then(|t| frame.key().ok().and_then(|k| t.check_key(k)))
         {
-            let not_before = Instant::now() + wait;
+            let not_before = deadline_in(wait);
             self.lanes[index].head = Some(Head {
                 offset,
                 attempts: attempt - 1,
@@ -515,7 +516,7 @@ impl Member {
                 self.retry(index, shared, encoder, offset, attempt, after, "retried");
             }
             Ok(Outcome::Defer) => {
-                let deadline = Instant::now() + self.lanes[index].ack_deadline;
+                let deadline = deadline_in(self.lanes[index].ack_deadline);
                 self.lanes[index]
                     .defer
                     .ensure_registered(offset, attempt, deadline);
@@ -586,7 +587,7 @@ impl Member {
             );
             return;
         }
-        let not_before = Instant::now() + after;
+        let not_before = deadline_in(after);
         self.lanes[index].head = Some(Head {
             offset,
             attempts: attempt,
@@ -630,7 +631,7 @@ impl Member {
             AgentStats::bump(&lane.stats.dead_lettered);
             lane.reader.release(offset);
         } else {
-            let not_before = Instant::now() + DEAD_LETTER_RETRY;
+            let not_before = deadline_in(DEAD_LETTER_RETRY);
             let dead_letter = Some((reason, detail));
             lane.head = Some(Head {
                 offset,
@@ -663,7 +664,7 @@ impl Member {
                     backoff,
                 });
                 self.rebuild();
-                self.paused_until = Some(Instant::now() + backoff);
+                self.paused_until = Some(deadline_in(backoff));
                 backoff
             }
             Verdict::GiveUp { restarts } => {
@@ -679,7 +680,7 @@ impl Member {
                     restarts,
                     window,
                 });
-                self.paused_until = Some(Instant::now() + Duration::from_secs(3600));
+                self.paused_until = Some(deadline_in(Duration::from_secs(3600)));
                 Duration::from_secs(3600)
             }
         }

@@ -58,6 +58,7 @@ impl LaneStats {
             free_credits: self.ring.free_credits() as u64,
             depth: published.saturating_sub(taken),
             lag: published.saturating_sub(released),
+            conflated: self.ring.dropped(self.subscription_index),
         }
     }
 }
@@ -90,6 +91,8 @@ pub struct LaneMetrics {
     pub depth: u64,
     /// Frames published and not yet released by this subscription (consumer lag).
     pub lag: u64,
+    /// Frames a `DropOldest` topic replaced before this subscription took them.
+    pub conflated: u64,
 }
 
 /// Latency percentiles in nanoseconds.
@@ -228,7 +231,7 @@ impl MetricsSnapshot {
     }
 
     fn render_lanes(&self, out: &mut String) {
-        let metrics: [(&str, &str, &str, fn(&LaneMetrics) -> u64); 8] = [
+        let metrics: [(&str, &str, &str, fn(&LaneMetrics) -> u64); 9] = [
             (
                 "published_total",
                 "Frames published to the partition.",
@@ -273,6 +276,12 @@ impl MetricsSnapshot {
                 "Frames published and not yet released.",
                 "gauge",
                 |l| l.lag,
+            ),
+            (
+                "conflated_total",
+                "Frames DropOldest replaced before they were taken.",
+                "counter",
+                |l| l.conflated,
             ),
         ];
         for (name, help, kind, get) in metrics {

@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::log::LogError;
+use crate::runtime::clock::deadline_in;
 
 pub use agent::{Agent, Delivery, Outcome, Work};
 pub use builder::{AgentSpec, RuntimeBuilder, SubscriberId, SubscriptionConfig};
@@ -55,6 +56,7 @@ pub use subscriber::{RecvError, Subscriber};
 pub use supervise::{FaultEvent, RestartPolicy, RuntimeError};
 pub use throttle::{Quota, RateLimit};
 
+use crate::topic::Topic;
 pub use crate::topic::{BackPressure, TopicId};
 
 use shared::Shared;
@@ -85,6 +87,17 @@ pub enum BuildError {
         topic: String,
         /// The size asked for.
         max_frame_size: usize,
+    },
+    /// A topic's rings would reserve more memory than allowed: each partition reserves
+    /// `max_in_flight` slots of `max_frame_size` bytes.
+    #[error("topic {topic:?}: each partition would reserve {ring_bytes} bytes (credits times max_frame_size), over the limit of {max}")]
+    TopicTooLarge {
+        /// The topic.
+        topic: String,
+        /// Bytes one partition's ring would reserve.
+        ring_bytes: u128,
+        /// The limit.
+        max: u64,
     },
     /// A `TopicId` that this builder did not issue.
     #[error("unknown topic id {id}")]
@@ -310,7 +323,7 @@ impl Runtime {
     /// agents are no longer polled; agents keep handling and publishing frames until the
     /// drain ends.
     pub fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
-        let until = Instant::now() + deadline;
+        let until = deadline_in(deadline);
 
         // Stop intake and wait for every thread to have stopped polling its sources.
         self.shared.intake_open.store(false, Ordering::Release);
@@ -387,9 +400,19 @@ impl Runtime {
 }
 
 impl Drop for Runtime {
+    /// Stops every thread at once, without draining: call `shutdown` to drain. Frames still
+    /// in flight are counted in a warning (a durable topic keeps them in its log).
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
-            self.stop_threads();
+        if self.threads.is_empty() {
+            return;
         }
+        let unsettled: usize = self.shared.topics.iter().map(Topic::unsettled).sum();
+        if unsettled > 0 {
+            tracing::warn!(
+                unsettled,
+                "runtime dropped without shutdown; frames in flight were not drained"
+            );
+        }
+        self.stop_threads();
     }
 }

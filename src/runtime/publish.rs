@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::frame::{patch, Frame, FrameEncoder, FrameError, FrameHeader};
 use crate::lane::{PartitionRing, Reservation, ReserveError};
 use crate::log::{LogError, SyncPolicy};
+use crate::runtime::clock::deadline_in;
 use crate::runtime::shared::Shared;
 use crate::topic::{BackPressure, Topic, TopicId};
 
@@ -160,7 +161,7 @@ fn reserve<'r>(
     let deadline = match (policy, wait) {
         (BackPressure::DropOldest, _) => return reserve_dropping_oldest(ring),
         (_, Wait::Until(deadline)) => deadline,
-        (BackPressure::Block, Wait::Policy) => Instant::now() + block_timeout,
+        (BackPressure::Block, Wait::Policy) => deadline_in(block_timeout),
         _ => return Err(PublishError::Full(())),
     };
     ring.reserve_deadline(deadline).map_err(|e| match e {
@@ -301,7 +302,7 @@ impl Publisher {
         frame: F,
         timeout: Duration,
     ) -> Result<u64, PublishError<F>> {
-        self.publish_with(frame, Wait::Until(Instant::now() + timeout))
+        self.publish_with(frame, Wait::Until(deadline_in(timeout)))
     }
 
     /// Publishes from async code, waiting for a credit without blocking the executor.
@@ -361,7 +362,7 @@ impl Publisher {
         frame: F,
         timeout: Duration,
     ) -> Result<u64, PublishError<F>> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_in(timeout);
         let topic = self.shared.topic(self.topic);
         let (partition, _) = topic.ring_for(frame.borrow().key_hash());
         let offset = self

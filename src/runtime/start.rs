@@ -89,6 +89,9 @@ pub(crate) fn start(mut builder: RuntimeBuilder) -> Result<Runtime, BuildError> 
     Runtime::launch(shared, workers, subscribers, fault_events)
 }
 
+/// The most memory one partition ring may reserve (credits times the frame maximum).
+const MAX_RING_BYTES: u64 = 1 << 32;
+
 /// Fault events kept for the host before new ones are dropped.
 const FAULT_EVENTS: usize = 1024;
 
@@ -184,6 +187,15 @@ fn check(builder: &RuntimeBuilder, cores: &[core_affinity::CoreId]) -> Result<()
         if config.partitions == 0 {
             return Err(BuildError::NoPartitions {
                 topic: name.clone(),
+            });
+        }
+        let ring_bytes = (config.ring_capacity() as u128) * (config.slot_size() as u128);
+        if ring_bytes > MAX_RING_BYTES as u128 {
+            let (topic, max) = (name.clone(), MAX_RING_BYTES);
+            return Err(BuildError::TopicTooLarge {
+                topic,
+                ring_bytes,
+                max,
             });
         }
         if config.max_frame_size < 64 {
@@ -302,7 +314,7 @@ fn size_dead_letter_topic(builder: &mut RuntimeBuilder) {
         .map(|(_, c)| c.max_frame_size)
         .max()
         .unwrap_or(0);
-    let needed = 2 * largest + 1024;
+    let needed = largest.saturating_mul(2).saturating_add(1024);
     let durable = builder
         .topics
         .iter()

@@ -12,6 +12,7 @@ use event_listener::{Event, Listener};
 
 use crate::frame::{Frame, FrameEncoder, FrameRef};
 use crate::lane::LaneReader;
+use crate::runtime::clock::deadline_in;
 use crate::runtime::dead_letter::{self, DeadLetterReason, Letter};
 use crate::runtime::shared::Shared;
 use crate::topic::TopicId;
@@ -104,7 +105,7 @@ impl Subscriber {
     /// `Closed` when the runtime stopped and every frame has been read.
     pub fn recv(&mut self) -> Result<Frame, RecvError> {
         loop {
-            match self.recv_deadline(Instant::now() + Duration::from_secs(3600)) {
+            match self.recv_deadline(deadline_in(Duration::from_secs(3600))) {
                 Err(RecvError::Empty) => continue,
                 other => return other,
             }
@@ -117,7 +118,7 @@ impl Subscriber {
     ///
     /// `Empty` when none came in time; `Closed` as for [`recv`](Self::recv).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Frame, RecvError> {
-        self.recv_deadline(Instant::now() + timeout)
+        self.recv_deadline(deadline_in(timeout))
     }
 
     fn recv_deadline(&mut self, deadline: Instant) -> Result<Frame, RecvError> {

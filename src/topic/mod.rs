@@ -125,12 +125,15 @@ impl TopicConfig {
 
     /// The ring capacity the credits round up to.
     pub(crate) fn ring_capacity(&self) -> usize {
-        self.max_in_flight.max(2).next_power_of_two()
+        self.max_in_flight
+            .max(2)
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX)
     }
 
     /// The slot size the maximum frame rounds up to (a multiple of 8).
     pub(crate) fn slot_size(&self) -> usize {
-        self.max_frame_size.div_ceil(8) * 8
+        self.max_frame_size.div_ceil(8).saturating_mul(8)
     }
 }
 

@@ -174,3 +174,36 @@ pub(crate) fn recorded_posts(dir: &Path) -> Result<Vec<Vec<u8>>, DemoError> {
     }
     Ok(frames)
 }
+
+/// The file in a `--log` directory that says which job it holds.
+const JOB_FILE: &str = "job.json";
+
+/// Records `job` as the job of `dir`, or checks that `dir` already holds this job: a log
+/// resumed with other input or options would count two jobs as one.
+pub(crate) fn claim_job(dir: &Path, job: &serde_json::Value) -> Result<(), DemoError> {
+    let path = dir.join(JOB_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let held: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                DemoError::Options(format!("{} is not a job description: {e}", path.display()))
+            })?;
+            if &held != job {
+                return Err(DemoError::Options(format!(
+                    "{} holds another job ({held}), not this one ({job}): resume it with the same \
+                     input and options, or use another directory",
+                    dir.display()
+                )));
+            }
+            Ok(())
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let io = |source| DemoError::Input {
+                path: path.clone(),
+                source,
+            };
+            std::fs::create_dir_all(dir).map_err(io)?;
+            std::fs::write(&path, job.to_string()).map_err(io)
+        }
+        Err(source) => Err(DemoError::Input { path, source }),
+    }
+}

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::frame::sentiment_capnp::post;
+use crate::frame::{FrameEncoder, FrameHeader, DEFAULT_MAX_FRAME_SIZE};
 use crate::log::{LogConfig, LogError, SyncPolicy};
 use crate::runtime::{
     BuildError, MetricsSnapshot, RecvError, RestartPolicy, Runtime, RuntimeBuilder, RuntimeError,
@@ -160,8 +162,13 @@ pub enum DemoError {
         source: std::io::Error,
     },
     /// The lexicon could not be loaded.
-    #[error("loading lexicon: {0}")]
-    Lexicon(#[from] LexiconError),
+    #[error("loading lexicon {path}: {source}")]
+    Lexicon {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: LexiconError,
+    },
     /// The options make no sense.
     #[error("invalid option: {0}")]
     Options(String),
@@ -226,12 +233,24 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
     }
 
     // Load the data on the host, before any agent starts.
-    let vader = Arc::new(Vader::new(Lexicon::load(&options.lexicon)?));
+    let lexicon = Lexicon::load(&options.lexicon).map_err(|source| DemoError::Lexicon {
+        path: options.lexicon.clone(),
+        source,
+    })?;
+    if lexicon.is_empty() {
+        let path = options.lexicon.clone();
+        return Err(DemoError::Options(format!(
+            "lexicon {} has no entries",
+            path.display()
+        )));
+    }
+    let vader = Arc::new(Vader::new(lexicon));
     let source = Source::load(options)?;
     let input = source.input();
     let tally = Arc::new(Tally::new());
     let mut dead_seen = HashSet::new();
     if let Some(dir) = &options.log {
+        logged::claim_job(dir, &job_of(options)?)?;
         logged::preload_tally(dir, PARTITIONS, &tally)?;
         dead_seen = logged::earlier_dead_letters(dir)?;
     }
@@ -278,8 +297,8 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
         .subscribe(scores_topic, "aggregate");
 
     // Run until every post is aggregated or dead-lettered.
-    let runtime = builder.start()?;
     let ran = Instant::now();
+    let runtime = builder.start()?;
     let mut dead = runtime
         .take_subscriber(dead_letters)
         .expect("declared above");
@@ -309,7 +328,8 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
             .as_ref()
             .is_some_and(|flag| flag.load(Ordering::Acquire))
         {
-            let report = runtime.shutdown(Duration::from_secs(5));
+            let report = shutdown_reading(runtime, &mut dead, &mut dead_seen);
+            let dead_lettered = dead_seen.len() as u64;
             return Err(DemoError::Interrupted {
                 input,
                 processed,
@@ -332,7 +352,7 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
     let wall = ran.elapsed();
     let (redelivered, restarts) = scorer_faults(&runtime, &scorers, input);
     let metrics = options.metrics.then(|| runtime.metrics());
-    let report = runtime.shutdown(Duration::from_secs(5));
+    let report = shutdown_reading(runtime, &mut dead, &mut dead_seen);
     if !report.drained {
         tracing::warn!(?report, "demo runtime did not drain at shutdown");
     }
@@ -353,11 +373,56 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
     Ok(summary)
 }
 
+/// What a `--log` directory is the log of: resuming it with other input would mix jobs.
+fn job_of(options: &SentimentOptions) -> Result<serde_json::Value, DemoError> {
+    if let Some(replay) = &options.replay {
+        return Ok(serde_json::json!({ "replay": replay.display().to_string() }));
+    }
+    let bytes = std::fs::read(&options.input).map_err(|source| DemoError::Input {
+        path: options.input.clone(),
+        source,
+    })?;
+    Ok(serde_json::json!({
+        "input_bytes": bytes.len(),
+        "input_fnv1a": format!("{:016x}", crate::frame::key_hash(&bytes)),
+        "repeat": options.repeat,
+        "inject_malformed": options.inject_malformed,
+    }))
+}
+
+/// Shuts the runtime down while still reading dead letters, so those in flight settle
+/// (and count) instead of holding the shutdown to its deadline.
+fn shutdown_reading(
+    runtime: Runtime,
+    dead: &mut crate::runtime::Subscriber,
+    seen: &mut HashSet<(String, u32, u64)>,
+) -> ShutdownReport {
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| loop {
+            match dead.recv_timeout(Duration::from_millis(5)) {
+                Ok(frame) => {
+                    let id = logged::dead_letter_id(frame.as_bytes());
+                    seen.insert(id.unwrap_or_else(|| ("?".into(), 0, seen.len() as u64)));
+                }
+                Err(RecvError::Closed) => break,
+                Err(_) => {}
+            }
+        });
+        let report = runtime.shutdown(Duration::from_secs(5));
+        let _ = reader.join();
+        report
+    })
+}
+
 fn check_options(options: &SentimentOptions) -> Result<(), DemoError> {
-    if options.workers == 0 || options.repeat == 0 {
-        return Err(DemoError::Options(
-            "--workers and --repeat must be at least 1".into(),
-        ));
+    if options.workers == 0 || options.workers > PARTITIONS as usize {
+        return Err(DemoError::Options(format!(
+            "--workers must be between 1 and {PARTITIONS} (the posts topic has {PARTITIONS} partitions), not {}",
+            options.workers
+        )));
+    }
+    if options.repeat == 0 {
+        return Err(DemoError::Options("--repeat must be at least 1".into()));
     }
     for (name, rate) in [
         ("--inject-panics", options.inject_panics),
@@ -369,19 +434,57 @@ fn check_options(options: &SentimentOptions) -> Result<(), DemoError> {
             )));
         }
     }
-    if options.replay.is_some() && options.log == options.replay {
-        return Err(DemoError::Options(
-            "--replay and --log must be different directories".into(),
-        ));
+    let same = |a: &PathBuf, b: &PathBuf| {
+        a == b
+            || std::fs::canonicalize(a)
+                .ok()
+                .is_some_and(|a| std::fs::canonicalize(b).ok() == Some(a))
+    };
+    if let (Some(log), Some(replay)) = (&options.log, &options.replay) {
+        if same(log, replay) {
+            return Err(DemoError::Options(
+                "--replay and --log must be different directories".into(),
+            ));
+        }
     }
     Ok(())
+}
+
+/// The posts that fit a frame of the posts topic; the others are reported as malformed
+/// lines (a post is one line), so they are counted and never stall the run.
+fn fitting(posts: Vec<posts::Post>, malformed: &mut Vec<String>) -> Vec<posts::Post> {
+    let mut encoder = FrameEncoder::with_max_size(DEFAULT_MAX_FRAME_SIZE);
+    let header = FrameHeader {
+        topic: "posts",
+        key: &[0; 8],
+        ..FrameHeader::default()
+    };
+    posts
+        .into_iter()
+        .filter(|post| {
+            let fits = encoder
+                .encode(&header, |payload| {
+                    let mut p = payload.init_as::<post::Builder>();
+                    p.set_id(post.id);
+                    p.set_rating(post.rating);
+                    p.set_text(post.text.as_str());
+                    Ok(())
+                })
+                .is_ok();
+            if !fits {
+                let bytes = post.text.len();
+                malformed.push(format!("post {}: {bytes} bytes of text do not fit a {DEFAULT_MAX_FRAME_SIZE}-byte frame", post.id));
+            }
+            fits
+        })
+        .collect()
 }
 
 /// Where the posts come from: the input file, or a recorded log.
 enum Source {
     File {
         posts: Arc<Vec<posts::Post>>,
-        malformed: Vec<posts::PostError>,
+        malformed: Vec<String>,
         repeat: usize,
         resume: u64,
         injected: Arc<parking_lot::Mutex<Vec<u64>>>,
@@ -398,11 +501,13 @@ impl Source {
                 frames: Arc::new(logged::recorded_posts(dir)?),
             });
         }
-        let (posts, malformed) =
+        let (posts, errors) =
             posts::read_posts(&options.input).map_err(|source| DemoError::Input {
                 path: options.input.clone(),
                 source,
             })?;
+        let mut malformed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let posts = fitting(posts, &mut malformed);
         let resume = match &options.log {
             Some(dir) => logged::posts_logged(dir, PARTITIONS)?,
             None => 0,
@@ -465,7 +570,7 @@ impl Source {
         }
     }
 
-    fn malformed(&self) -> &[posts::PostError] {
+    fn malformed(&self) -> &[String] {
         match self {
             Source::File { malformed, .. } => malformed,
             Source::Log { .. } => &[],
@@ -524,7 +629,7 @@ fn summarise(
     tally: &Tally,
     input: u64,
     dead_lettered: u64,
-    malformed: &[posts::PostError],
+    malformed: &[String],
     workers: usize,
     started: Instant,
     wall: Duration,
@@ -541,7 +646,7 @@ fn summarise(
         injected_malformed_ids: Vec::new(),
         metrics: None,
         malformed_lines: malformed.len() as u64,
-        malformed_examples: malformed.iter().take(5).map(ToString::to_string).collect(),
+        malformed_examples: malformed.iter().take(5).cloned().collect(),
         accuracy: if inner.rated == 0 {
             0.0
         } else {

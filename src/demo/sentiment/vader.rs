@@ -103,7 +103,7 @@ const ALPHA: f64 = 15.0;
 #[non_exhaustive]
 pub enum LexiconError {
     /// The lexicon file could not be read.
-    #[error("cannot read lexicon")]
+    #[error("cannot read lexicon: {source}")]
     Io {
         /// What the file system reported.
         #[source]

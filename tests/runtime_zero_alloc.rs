@@ -1,0 +1,99 @@
+//! Zero heap allocations per frame from publish to ack, counted by a global allocator
+//! across every thread. Alone in its test binary: another test's thread parking on a lock
+//! allocates once, which would be counted.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentlane::{
+    Agent, Context, Delivery, IdleStrategy, Outcome, PublishError, RuntimeBuilder, TopicConfig,
+};
+use common::{id_of, numbered};
+use parking_lot::Mutex;
+
+/// Counts allocations and live bytes across every thread.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator with the caller's layout and
+// pointer; the counters are side effects only.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        // SAFETY: same contract as ours, passed through.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The tests share the counters, so they run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Reads each frame's payload in place and counts it.
+struct Reading(Arc<AtomicU64>);
+
+impl Agent for Reading {
+    fn on_frame(&mut self, frame: &Delivery<'_>, _ctx: &mut Context<'_>) -> Outcome {
+        let id = id_of(frame);
+        std::hint::black_box(id);
+        self.0.fetch_add(1, Ordering::Release);
+        Outcome::Ack
+    }
+}
+
+#[test]
+fn publish_deliver_and_ack_allocate_nothing_per_frame() {
+    let _serial = SERIAL.lock();
+    let count = Arc::new(AtomicU64::new(0));
+    let mut builder = RuntimeBuilder::new();
+    let topic = builder.topic("hot", TopicConfig::new(1).max_in_flight(256));
+    let agent_count = count.clone();
+    builder
+        .agent("reader", move || Reading(agent_count.clone()))
+        .subscribe(topic, "readers")
+        .idle(IdleStrategy::BusySpin);
+    let runtime = builder.start().unwrap();
+    let mut publisher = runtime.publisher(topic);
+    let frame = numbered(&mut publisher, b"key", 7);
+
+    // Warm up: the first frames may touch lazily built state.
+    let publish_all = |n: u64| {
+        let target = count.load(Ordering::Acquire) + n;
+        for _ in 0..n {
+            while let Err(PublishError::Full(_)) = publisher.try_publish(&frame) {
+                std::hint::spin_loop();
+            }
+        }
+        while count.load(Ordering::Acquire) < target {
+            std::hint::spin_loop();
+        }
+    };
+    publish_all(10_000);
+
+    // Measure: 100,000 frames, publish to ack, across every thread.
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    publish_all(100_000);
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    runtime.shutdown(Duration::from_secs(5));
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations over 100,000 frames"
+    );
+}
