@@ -319,6 +319,10 @@ impl Runtime {
     /// Stops intake, lets in-flight frames drain through the graph until every topic is
     /// settled or `deadline` has passed, then stops every agent thread.
     ///
+    /// A host `Subscriber` counts as a subscription like any other: frames waiting for a
+    /// host that no longer reads hold the drain until the deadline (read them, or drop
+    /// nothing and accept `drained: false`).
+    ///
     /// Publishes by the host fail with `Closed` from the moment this is called; source
     /// agents are no longer polled; agents keep handling and publishing frames until the
     /// drain ends.

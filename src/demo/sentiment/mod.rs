@@ -122,8 +122,9 @@ pub struct SentimentReport {
     pub redelivered: u64,
     /// Times a scorer was rebuilt after a panic.
     pub restarts: u64,
-    /// Ids of the posts sent as malformed frames (with `inject_malformed`); a clean run
-    /// over the input without them has the same digest.
+    /// Ids of the posts sent as malformed frames by this run (with `inject_malformed`; a
+    /// resumed `--log` run lists only those it sent itself); a clean run over the input
+    /// without them has the same digest.
     pub injected_malformed_ids: Vec<u64>,
     /// Input lines that could not be parsed (not fed in), with the first few reasons.
     pub malformed_lines: u64,
