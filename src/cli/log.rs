@@ -2,9 +2,14 @@
 //!
 //! `DIR` is either a partition directory (it holds `<20 digits>.seg` files) or a topic
 //! directory holding partition directories named `p` and 4 digits (`p0000`, `p0001`, ...);
-//! every command then runs over each partition in order. Nothing here changes a file: the
-//! log is read through [`LogSnapshot`], which reports a torn tail instead of cutting it.
+//! every command then runs over each partition in order. It may also be a runtime's
+//! `log_dir`, holding one such topic directory per durable topic. A topic directory may
+//! hold the topic's consumer `positions` file, which `verify` checks against the log.
+//!
+//! Nothing here changes a file: the log is read through [`LogSnapshot`], which reports a
+//! torn tail instead of cutting it, and positions through [`Positions::read_file`].
 
+use std::collections::BTreeMap;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,8 +20,8 @@ use serde_json::{json, Map, Value};
 
 use agentlane::frame::FrameRef;
 use agentlane::log::{
-    parse_partition_dir_name, parse_segment_name, LogError, LogReader, LogSnapshot, Record,
-    TornTail,
+    parse_partition_dir_name, parse_segment_name, partition_dir_name, LogError, LogReader,
+    LogSnapshot, Positions, Record, RecoveryReport, TornTail, POSITIONS_FILE,
 };
 
 /// Inspect, verify, dump or replay a log directory.
@@ -26,21 +31,49 @@ pub(crate) struct LogArgs {
     command: LogCommand,
 }
 
+/// The `agentlane log` subcommands.
 #[derive(Debug, Subcommand)]
 enum LogCommand {
     /// List segments: base and next offsets, records, bytes, time range.
+    ///
+    /// Every partition is listed; one that cannot be read is marked `corrupt:` (or
+    /// `unreadable:`) with its error, and the command exits 1 after listing the others.
     Ls {
-        /// A partition directory, or a topic directory of `pNNNN` partition directories.
+        /// A partition directory, a topic directory of `pNNNN` partition directories, or a
+        /// runtime's `log_dir` of topic directories.
         dir: PathBuf,
     },
-    /// Check every segment header and record CRC; exit 1 on corruption.
+    /// Check every partition and each topic's consumer positions; exit 1 on damage.
+    ///
+    /// Every partition is checked and reported (`ok:` or `corrupt:`), then each topic's
+    /// `positions` file when the topic directory has one (`ok:`, `corrupt:` or `lost:`);
+    /// a file that cannot be read at all is `unreadable:`. Nothing on disk is changed.
+    ///
+    /// Exits 1 when any of these was found: an unreadable file; corruption (a record or
+    /// segment header that fails its check with valid records after it); a sealed segment
+    /// cut inside a record; a gap between the offsets of two segments; a positions file
+    /// that does not decode (garbage, empty or truncated); a stored position that is
+    /// impossible: past the partition's next offset, before its start offset, or on a
+    /// partition whose directory does not exist (records were lost).
+    ///
+    /// Exits 0, with a note, for a torn tail: damage at the very end of the last segment
+    /// with nothing valid after it, left by a crash during an append, which opening the
+    /// log will cut.
     Verify {
-        /// A partition directory, or a topic directory of `pNNNN` partition directories.
+        /// A partition directory, a topic directory of `pNNNN` partition directories, or a
+        /// runtime's `log_dir` of topic directories.
         dir: PathBuf,
     },
     /// Print records, decoding the envelope (topic, key, offset) when it decodes.
+    ///
+    /// A key prints as a string when it is valid UTF-8 without control characters and
+    /// does not start with `0x`; otherwise as `0x` and its bytes in lowercase hex (the
+    /// key of bytes 00 01 prints as `0x0001`). A record whose envelope does not decode
+    /// carries `dir` (its partition directory) and `decode_error` instead of the
+    /// envelope's fields.
     Dump {
-        /// A partition directory, or a topic directory of `pNNNN` partition directories.
+        /// A partition directory, a topic directory of `pNNNN` partition directories, or a
+        /// runtime's `log_dir` of topic directories.
         dir: PathBuf,
         /// First offset to print.
         #[arg(long)]
@@ -49,9 +82,10 @@ enum LogCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Stream records to stdout as JSON lines, frame bytes in hex.
+    /// Stream records to stdout as JSON lines, frame bytes in hex (fields as in `dump`).
     Replay {
-        /// A partition directory, or a topic directory of `pNNNN` partition directories.
+        /// A partition directory, a topic directory of `pNNNN` partition directories, or a
+        /// runtime's `log_dir` of topic directories.
         dir: PathBuf,
         /// First offset to replay.
         #[arg(long, conflicts_with = "from_time")]
@@ -65,7 +99,7 @@ enum LogCommand {
 /// Runs `agentlane log`.
 pub(crate) fn run(args: LogArgs) -> ExitCode {
     let result = match args.command {
-        LogCommand::Ls { dir } => each_partition(&dir, ls),
+        LogCommand::Ls { dir } => ls(&dir),
         LogCommand::Verify { dir } => verify(&dir),
         LogCommand::Dump { dir, from, json } => {
             each_partition(&dir, |p, d| dump(p, d, Start::Offset(from), json))
@@ -96,7 +130,11 @@ enum CliError {
     Log(#[from] LogError),
     #[error("cannot read {}: {source}", path.display())]
     Dir { path: PathBuf, source: io::Error },
-    #[error("no log segments in {} (nor partition directories named pNNNN, nor topic directories holding them)", .0.display())]
+    #[error(
+        "no log segments in {} (nor partition directories named pNNNN or a positions file, \
+         nor topic directories holding them)",
+        .0.display()
+    )]
     Empty(PathBuf),
     #[error("stdout is closed")]
     BrokenPipe,
@@ -121,55 +159,116 @@ enum Start {
     Time(u64),
 }
 
-/// The partition directories `dir` stands for, with their partition numbers.
-fn partitions(dir: &Path) -> Result<Vec<(Option<u32>, PathBuf)>, CliError> {
+/// A partition directory, with its partition number when its name gives one.
+type Partition = (Option<u32>, PathBuf);
+
+/// A topic as the commands see it: its partition directories and its positions file.
+#[derive(Debug)]
+struct Topic {
+    /// The topic directory, where its `positions` file is; `None` for a directory of
+    /// segments not named `pNNNN`, which belongs to no topic.
+    dir: Option<PathBuf>,
+    /// The partition whose positions are checked when `DIR` named one partition; `None`
+    /// checks them all.
+    only: Option<u32>,
+    /// The partition directories, sorted by path.
+    partitions: Vec<Partition>,
+}
+
+impl Topic {
+    /// The topic's `positions` file, when there is one.
+    fn positions_file(&self) -> Option<PathBuf> {
+        let path = self.dir.as_ref()?.join(POSITIONS_FILE);
+        path.is_file().then_some(path)
+    }
+}
+
+/// The topics `dir` stands for: itself as a partition, as a topic, or a `log_dir` of topics.
+fn layout(dir: &Path) -> Result<Vec<Topic>, CliError> {
     let entries = std::fs::read_dir(dir).map_err(|source| CliError::Dir {
         path: dir.to_owned(),
         source,
     })?;
-    let mut segments = false;
-    let mut children = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        segments |= parse_segment_name(&name).is_some();
-        if let (Some(n), true) = (parse_partition_dir_name(&name), entry.path().is_dir()) {
-            children.push((Some(n), entry.path()));
-        }
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+
+    // A partition directory: its topic directory is the parent, when it is named `pNNNN`.
+    if names.iter().any(|name| parse_segment_name(name).is_some()) {
+        return Ok(vec![partition_topic(dir)]);
     }
-    if segments {
-        return Ok(vec![(None, dir.to_owned())]);
-    }
-    if children.is_empty() {
-        children = topic_partitions(dir);
-    }
-    if children.is_empty() {
+
+    // A topic directory, else a `log_dir` whose topic directories hold partitions or
+    // positions.
+    let topics = match topic_at(dir) {
+        Some(topic) => vec![topic],
+        None => children(dir).iter().filter_map(|d| topic_at(d)).collect(),
+    };
+    if topics.is_empty() {
         return Err(CliError::Empty(dir.to_owned()));
     }
-    children.sort_by(|a, b| a.1.cmp(&b.1));
-    Ok(children)
+    Ok(topics)
 }
 
-/// The partition directories of every topic directory in `dir`: a runtime's `log_dir`
-/// holds one directory per durable topic.
-fn topic_partitions(dir: &Path) -> Vec<(Option<u32>, PathBuf)> {
+/// The topic of a lone partition directory: only that partition's positions count.
+fn partition_topic(dir: &Path) -> Topic {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    let number = name.as_deref().and_then(parse_partition_dir_name);
+    let parent = dir.parent().filter(|_| number.is_some());
+    Topic {
+        dir: parent.map(Path::to_owned),
+        only: number,
+        partitions: vec![(number, dir.to_owned())],
+    }
+}
+
+/// `dir` as a topic directory, when it holds `pNNNN` partition directories or positions.
+fn topic_at(dir: &Path) -> Option<Topic> {
+    let mut partitions: Vec<Partition> = children(dir)
+        .into_iter()
+        .filter_map(|path| {
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            Some((Some(parse_partition_dir_name(&name)?), path))
+        })
+        .collect();
+    partitions.sort_by(|a, b| a.1.cmp(&b.1));
+    let topic = Topic {
+        dir: Some(dir.to_owned()),
+        only: None,
+        partitions,
+    };
+    let found = !topic.partitions.is_empty() || topic.positions_file().is_some();
+    found.then_some(topic)
+}
+
+/// The subdirectories of `dir`, sorted; none when it cannot be read.
+fn children(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let topics = entries.flatten().map(|e| e.path()).filter(|p| p.is_dir());
-    topics
-        .flat_map(|topic| std::fs::read_dir(&topic).into_iter().flatten().flatten())
-        .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let partition = parse_partition_dir_name(&name)?;
-            entry
-                .path()
-                .is_dir()
-                .then(|| (Some(partition), entry.path()))
-        })
-        .collect()
+    let mut dirs: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
 }
 
-/// Runs `command` on each partition; the worst exit code wins.
+/// Every partition directory `dir` stands for, in order.
+fn partitions(dir: &Path) -> Result<Vec<Partition>, CliError> {
+    let all: Vec<Partition> = layout(dir)?
+        .into_iter()
+        .flat_map(|topic| topic.partitions)
+        .collect();
+    if all.is_empty() {
+        return Err(CliError::Empty(dir.to_owned()));
+    }
+    Ok(all)
+}
+
+/// Runs `command` on each partition, stopping at the first error.
 fn each_partition<F>(dir: &Path, mut command: F) -> Result<ExitCode, CliError>
 where
     F: FnMut(Option<u32>, &Path) -> Result<(), CliError>,
@@ -180,17 +279,49 @@ where
     Ok(ExitCode::SUCCESS)
 }
 
-/// `ls`: one line per segment.
-fn ls(_partition: Option<u32>, dir: &Path) -> Result<(), CliError> {
-    let (snapshot, report) = LogSnapshot::open(dir)?;
+/// The exit code for a command that found `bad` damaged items; says so on stderr.
+fn finish(command: &str, bad: usize) -> ExitCode {
+    if bad == 0 {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("agentlane log {command}: {bad} damaged (see the lines marked above)");
+    ExitCode::FAILURE
+}
+
+/// The status word of a partition that cannot be read.
+fn failure_word(error: &LogError) -> &'static str {
+    match error {
+        LogError::Io { .. } => "unreadable",
+        _ => "corrupt",
+    }
+}
+
+/// `ls`: one line per segment of every partition; a bad partition is marked, not fatal.
+fn ls(dir: &Path) -> Result<ExitCode, CliError> {
     let mut out = BufWriter::new(io::stdout().lock());
-    writeln!(
-        out,
-        "{}: offsets {}..{}",
-        dir.display(),
-        report.start_offset,
-        report.next_offset
-    )?;
+    let mut bad = 0;
+    for (_, dir) in partitions(dir)? {
+        match LogSnapshot::open(&dir) {
+            Ok((snapshot, report)) => ls_partition(&mut out, &dir, &snapshot, &report)?,
+            Err(error) => {
+                writeln!(out, "{}: {}: {error}", dir.display(), failure_word(&error))?;
+                bad += 1;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(finish("ls", bad))
+}
+
+/// The `ls` lines of one readable partition.
+fn ls_partition(
+    out: &mut impl Write,
+    dir: &Path,
+    snapshot: &LogSnapshot,
+    report: &RecoveryReport,
+) -> Result<(), CliError> {
+    let (start, next) = (report.start_offset, report.next_offset);
+    writeln!(out, "{}: offsets {start}..{next}", dir.display())?;
     writeln!(
         out,
         "  {:<26} {:>12} {:>12} {:>10} {:>12}  time range (ns)",
@@ -212,43 +343,127 @@ fn ls(_partition: Option<u32>, dir: &Path) -> Result<(), CliError> {
             "  {name:<26} {base:>12} {next:>12} {records:>10} {bytes:>12}  {times}"
         )?;
     }
-    if let Some(tail) = report.torn_tail {
+    if let Some(tail) = &report.torn_tail {
+        let (bytes, position, segment) = (tail.bytes, tail.position, tail.segment.display());
         writeln!(
             out,
-            "  torn tail: {} bytes at byte {} of {}",
-            tail.bytes,
-            tail.position,
-            tail.segment.display()
+            "  torn tail: {bytes} bytes at byte {position} of {segment}"
         )?;
     }
-    out.flush()?;
     Ok(())
 }
 
-/// `verify`: exit 1 when any partition is damaged beyond a torn tail.
+/// The offsets a partition holds, `start..next`; `None` when it could not be read.
+type Extent = Option<(u64, u64)>;
+
+/// `verify`: report every partition and every topic's positions, then exit 1 on any
+/// damage beyond a torn tail.
 fn verify(dir: &Path) -> Result<ExitCode, CliError> {
-    let mut code = ExitCode::SUCCESS;
-    let mut out = io::stdout().lock();
-    for (_, dir) in partitions(dir)? {
-        match LogSnapshot::open(&dir) {
-            Ok((_, report)) => {
-                let (start, next, n) = (report.start_offset, report.next_offset, report.segments);
-                writeln!(
-                    out,
-                    "ok: {}: {n} segments, offsets {start}..{next}",
-                    dir.display()
-                )?;
-                if let Some(tail) = report.torn_tail {
-                    writeln!(out, "  {}", describe_tail(&tail))?;
-                }
-            }
-            Err(error) => {
-                writeln!(out, "corrupt: {}: {error}", dir.display())?;
-                code = ExitCode::FAILURE;
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut bad = 0;
+    for topic in layout(dir)? {
+        // The partitions first: their extents are what the positions are checked against.
+        let mut extents = BTreeMap::new();
+        for (partition, dir) in &topic.partitions {
+            let extent = verify_partition(&mut out, dir)?;
+            bad += usize::from(extent.is_none());
+            if let Some(partition) = partition {
+                extents.insert(*partition, extent);
             }
         }
+        bad += verify_positions(&mut out, &topic, &extents)?;
     }
-    Ok(code)
+    out.flush()?;
+    Ok(finish("verify", bad))
+}
+
+/// Checks one partition and prints its line; its extent when it is sound.
+fn verify_partition(out: &mut impl Write, dir: &Path) -> Result<Extent, CliError> {
+    let report = match LogSnapshot::open(dir) {
+        Ok((_, report)) => report,
+        Err(error) => {
+            writeln!(out, "{}: {}: {error}", failure_word(&error), dir.display())?;
+            return Ok(None);
+        }
+    };
+    let (start, next, n) = (report.start_offset, report.next_offset, report.segments);
+    writeln!(
+        out,
+        "ok: {}: {n} segments, offsets {start}..{next}",
+        dir.display()
+    )?;
+    if let Some(tail) = report.torn_tail {
+        writeln!(out, "  {}", describe_tail(&tail))?;
+    }
+    Ok(Some((start, next)))
+}
+
+/// Checks a topic's positions file, when it has one, against its partitions' extents;
+/// prints a line per problem (or one `ok:` line) and returns the number of problems.
+fn verify_positions(
+    out: &mut impl Write,
+    topic: &Topic,
+    extents: &BTreeMap<u32, Extent>,
+) -> Result<usize, CliError> {
+    let Some(path) = topic.positions_file() else {
+        return Ok(0);
+    };
+    let entries = match Positions::read_file(&path) {
+        Ok(entries) => entries,
+        Err(error) => {
+            writeln!(out, "{}: {error}", failure_word(&error))?;
+            return Ok(1);
+        }
+    };
+
+    // Each stored position against its partition; another partition's when `DIR` named
+    // one partition are not this command's business.
+    let mut problems = 0;
+    let mine = entries
+        .iter()
+        .filter(|(_, partition, _)| topic.only.map_or(true, |only| only == *partition));
+    for (subscription, partition, position) in mine {
+        let extent = extents.get(partition).copied();
+        let missing = || path.with_file_name(partition_dir_name(*partition));
+        if let Some(problem) =
+            position_problem(subscription, *partition, *position, extent, missing)
+        {
+            writeln!(out, "lost: {}: {problem}", path.display())?;
+            problems += 1;
+        }
+    }
+    if problems == 0 {
+        let n = entries.len();
+        writeln!(out, "ok: {}: {n} positions", path.display())?;
+    }
+    Ok(problems)
+}
+
+/// What is wrong with a stored position, given its partition's extent (outer `None`: the
+/// partition directory does not exist; inner `None`: it could not be read, already told).
+fn position_problem(
+    subscription: &str,
+    partition: u32,
+    position: u64,
+    extent: Option<Extent>,
+    missing: impl FnOnce() -> PathBuf,
+) -> Option<String> {
+    let at = format!("positions of {subscription} on partition {partition} at {position}");
+    match extent {
+        None => Some(format!(
+            "{at} are past the end of the log (next offset 0: no directory {}): \
+             records were lost",
+            missing().display()
+        )),
+        Some(None) => None,
+        Some(Some((_, next))) if position > next => Some(format!(
+            "{at} are past the end of the log (next offset {next}): records were lost"
+        )),
+        Some(Some((start, _))) if position < start => Some(format!(
+            "{at} are before the start of the log (start offset {start}): records were lost"
+        )),
+        Some(Some(_)) => None,
+    }
 }
 
 /// One line about a torn tail, for `verify`.
@@ -275,7 +490,8 @@ fn open_reader(dir: &Path, start: Start) -> Result<(LogReader, u64), CliError> {
 }
 
 /// The order of the fields in `dump`'s text lines.
-const FIELD_ORDER: [&str; 8] = [
+const FIELD_ORDER: [&str; 9] = [
+    "dir",
     "partition",
     "offset",
     "timestamp_ns",
@@ -291,7 +507,7 @@ fn dump(partition: Option<u32>, dir: &Path, start: Start, json: bool) -> Result<
     let (mut reader, _) = open_reader(dir, start)?;
     let mut out = BufWriter::new(io::stdout().lock());
     while let Some(record) = reader.next() {
-        let fields = describe(partition, &record?);
+        let fields = describe(partition, dir, &record?);
         if json {
             writeln!(out, "{}", Value::Object(fields))?;
         } else {
@@ -313,7 +529,7 @@ fn replay(partition: Option<u32>, dir: &Path, start: Start) -> Result<(), CliErr
     let mut out = BufWriter::new(io::stdout().lock());
     while let Some(record) = reader.next() {
         let record = record?;
-        let mut fields = describe(partition, &record);
+        let mut fields = describe(partition, dir, &record);
         fields.insert("frame_hex".into(), Value::String(hex(record.frame)));
         writeln!(out, "{}", Value::Object(fields))?;
         bar.inc(1);
@@ -339,8 +555,9 @@ fn progress(len: u64) -> ProgressBar {
     bar
 }
 
-/// The fields shown for a record: log fields, then the envelope's when it decodes.
-fn describe(partition: Option<u32>, record: &Record<'_>) -> Map<String, Value> {
+/// The fields shown for a record: log fields, then the envelope's when it decodes, else
+/// the partition directory `dir` and the decode error.
+fn describe(partition: Option<u32>, dir: &Path, record: &Record<'_>) -> Map<String, Value> {
     let mut fields = Map::new();
     if let Some(partition) = partition {
         fields.insert("partition".into(), json!(partition));
@@ -351,24 +568,28 @@ fn describe(partition: Option<u32>, record: &Record<'_>) -> Map<String, Value> {
     match FrameRef::decode(record.frame) {
         Ok(frame) => {
             fields.insert("topic".into(), json!(frame.topic().unwrap_or("?")));
-            fields.insert(
-                "key".into(),
-                json!(frame.key().map(key_text).unwrap_or_default()),
-            );
+            if let Ok(key) = frame.key() {
+                fields.insert("key".into(), json!(key_text(key)));
+            }
             fields.insert("frame_offset".into(), json!(frame.offset()));
         }
         Err(error) => {
+            fields.insert("dir".into(), json!(dir.display().to_string()));
             fields.insert("decode_error".into(), json!(error.to_string()));
         }
     }
     fields
 }
 
-/// A key as text when it is UTF-8, else as hex.
+/// A key as shown: itself when it is UTF-8 without control characters and does not start
+/// with `0x`, else `0x` and its bytes in lowercase hex (so the two forms never collide).
 fn key_text(key: &[u8]) -> String {
-    std::str::from_utf8(key).map_or_else(|_| format!("0x{}", hex(key)), str::to_owned)
+    let text = std::str::from_utf8(key).ok();
+    let readable = text.filter(|t| !t.starts_with("0x") && !t.chars().any(char::is_control));
+    readable.map_or_else(|| format!("0x{}", hex(key)), str::to_owned)
 }
 
+/// A field value in a text line: strings quoted and escaped, the rest as JSON.
 fn plain(value: &Value) -> String {
     match value {
         Value::String(s) => format!("{s:?}"),
@@ -376,6 +597,7 @@ fn plain(value: &Value) -> String {
     }
 }
 
+/// `bytes` in lowercase hex, two digits a byte.
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

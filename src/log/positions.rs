@@ -90,6 +90,26 @@ impl Positions {
         Ok(Positions { fs, dir, table })
     }
 
+    /// Reads the positions file at `path` without creating or changing anything, for
+    /// inspection tools: every stored `(subscription, partition, position)`, sorted.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::BadPositions`] when the file does not decode (an empty or cut file
+    /// included); [`LogError::Io`] when it cannot be read (a missing file included).
+    pub fn read_file(path: impl AsRef<Path>) -> Result<Vec<(String, u32, u64)>, LogError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| LogError::io(IoOp::Read, path, e))?;
+        let table = decode(&bytes).map_err(|reason| LogError::BadPositions {
+            path: path.to_owned(),
+            reason,
+        })?;
+        let entries = table.into_iter();
+        Ok(entries
+            .map(|((name, partition), at)| (name, partition, at))
+            .collect())
+    }
+
     /// The stored position of `subscription` on `partition`: the next offset to deliver.
     pub fn get(&self, subscription: &str, partition: u32) -> Option<u64> {
         self.table
