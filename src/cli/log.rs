@@ -353,8 +353,9 @@ fn ls_partition(
     Ok(())
 }
 
-/// The offsets a partition holds, `start..next`; `None` when it could not be read.
-type Extent = Option<(u64, u64)>;
+/// A partition's start and next offsets, and whether it ends in a torn tail; `None` when it
+/// could not be read.
+type Extent = Option<(u64, u64, bool)>;
 
 /// `verify`: report every partition and every topic's positions, then exit 1 on any
 /// damage beyond a torn tail.
@@ -392,10 +393,11 @@ fn verify_partition(out: &mut impl Write, dir: &Path) -> Result<Extent, CliError
         "ok: {}: {n} segments, offsets {start}..{next}",
         dir.display()
     )?;
+    let torn = report.torn_tail.is_some();
     if let Some(tail) = report.torn_tail {
         writeln!(out, "  {}", describe_tail(&tail))?;
     }
-    Ok(Some((start, next)))
+    Ok(Some((start, next, torn)))
 }
 
 /// Checks a topic's positions file, when it has one, against its partitions' extents;
@@ -456,10 +458,12 @@ fn position_problem(
             missing().display()
         )),
         Some(None) => None,
-        Some(Some((_, next))) if position > next => Some(format!(
+        // NB: a torn tail may have held frames consumers acknowledged before the crash;
+        // opening the log cuts them and those consumers resume at the new end.
+        Some(Some((_, next, false))) if position > next => Some(format!(
             "{at} are past the end of the log (next offset {next}): records were lost"
         )),
-        Some(Some((start, _))) if position < start => Some(format!(
+        Some(Some((start, _, _))) if position < start => Some(format!(
             "{at} are before the start of the log (start offset {start}): records were lost"
         )),
         Some(Some(_)) => None,
