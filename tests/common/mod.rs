@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+pub mod counting;
+
 use agentlane::frame::sentiment_capnp::post;
 use agentlane::{Agent, Context, Delivery, Frame, Outcome, Publisher};
 use parking_lot::Mutex;
