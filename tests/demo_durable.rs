@@ -165,8 +165,8 @@ fn a_run_stopped_by_sigterm_finishes_when_run_again_counting_each_post_once() {
     {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
         .status()
         .unwrap();
     assert!(killed.success());
