@@ -38,8 +38,14 @@ pub(crate) struct LaneReader {
     subscription: usize,
     /// The next sequence to take (the shared read cursor may be ahead after drops).
     next: u64,
-    /// Every sequence below it is settled and published.
+    /// Every sequence below it is settled (published up to `published`).
     released: u64,
+    /// What the shared released cursor was last told: the reader publishes settled frames
+    /// in batches of `batch`, and whenever it finds its lane empty or is about to sleep,
+    /// so credits go back with one shared write per batch instead of one per frame.
+    published: u64,
+    /// Settled frames held back before a publish: an eighth of the ring, at least 1.
+    batch: u64,
     /// Frames taken and not yet released.
     in_flight: usize,
     /// Bit `s & (capacity - 1)` is set when `s` in `released..next` was released early.
@@ -86,11 +92,20 @@ impl LaneReader {
         // A previous reader settled all it held, so both cursors agree.
         let next = cursor.read.load(Ordering::Acquire);
         let settled = vec![0u64; ring.capacity().div_ceil(64)].into_boxed_slice();
+        // NB: on a DropOldest ring a settled frame not yet published looks taken to a
+        // dropper, which would then refuse; publish each at once there.
+        let batch = if ring.drops {
+            1
+        } else {
+            (ring.capacity() as u64 / 8).max(1)
+        };
         Ok(LaneReader {
             ring,
             subscription,
             next,
             released: next,
+            published: next,
+            batch,
             in_flight: 0,
             settled,
             _not_sync: PhantomData,
@@ -107,6 +122,7 @@ impl LaneReader {
             // Where to take: drops may have moved the shared cursor ahead of us.
             let sequence = self.next_to_take();
             if !self.ring.slots.is_committed(sequence) {
+                self.flush();
                 return None;
             }
 
@@ -130,6 +146,7 @@ impl LaneReader {
             debug_assert!(self.in_flight == 0 && self.released == self.next);
             self.next = sequence;
             self.released = sequence;
+            self.published = sequence;
         }
         sequence
     }
@@ -149,6 +166,7 @@ impl LaneReader {
     /// listener); true when a frame is committed already, so the thread must not sleep.
     /// The next commit disarms the doorbell and rings it.
     pub(crate) fn arm(&mut self) -> bool {
+        self.flush();
         let sequence = self.next_to_take();
         self.ring.slots.is_committed(sequence) || self.arm_doorbell(sequence)
     }
@@ -191,13 +209,25 @@ impl LaneReader {
             return true;
         }
 
-        // Advance over the contiguous settled prefix, then publish it.
+        // Advance over the contiguous settled prefix; publish it once a batch is ready.
         while self.released < self.next && self.is_settled(self.released) {
             self.set_settled(self.released, false);
             self.released += 1;
         }
-        self.ring.publish_released(self.subscription, self.released);
+        if self.released - self.published >= self.batch {
+            self.flush();
+        }
         true
+    }
+
+    /// Publishes every settled frame not yet published: their credits go back once every
+    /// subscription is past them. `poll` does it on an empty lane and `arm` before a sleep,
+    /// so a reader never holds back credits while idle.
+    pub(crate) fn flush(&mut self) {
+        if self.released != self.published {
+            self.published = self.released;
+            self.ring.publish_released(self.subscription, self.released);
+        }
     }
 
     /// Frames taken and not yet released.
@@ -289,8 +319,8 @@ impl Drop for LaneReader {
         if self.released != self.next {
             self.settled.fill(0);
             self.released = self.next;
-            self.ring.publish_released(self.subscription, self.released);
         }
+        self.flush();
         self.cursor().open.store(false, Ordering::Release);
     }
 }

@@ -281,8 +281,9 @@ impl Member {
         }
     }
 
-    /// Runs `on_stop` and merges the last latencies.
+    /// Runs `on_stop`, publishes what the lanes settled, and merges the last latencies.
     pub(crate) fn stop(&mut self, shared: &Shared, encoder: &mut FrameEncoder) {
+        self.lanes.iter_mut().for_each(|lane| lane.reader.flush());
         let mut ctx = context(shared, encoder, &self.name, &self.stats, &self.state);
         let agent = &mut self.agent;
         if panic::catch_unwind(AssertUnwindSafe(|| agent.on_stop(&mut ctx))).is_err() {

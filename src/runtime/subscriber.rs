@@ -169,7 +169,10 @@ impl Subscriber {
         let bytes = reader.bytes(offset).unwrap_or_default();
         match Frame::from_bytes(bytes) {
             Ok(frame) => {
+                // NB: the host holds no credit while it works: publish the release now
+                // rather than at the reader's next batch.
                 self.readers[index].release(offset);
+                self.readers[index].flush();
                 Some(frame)
             }
             Err(error) => {
