@@ -199,8 +199,9 @@ impl DeferTable {
     }
 }
 
-/// Settles one deferred frame later, from any thread. Made by [`Delivery::ack_handle`]
-/// (crate::Delivery::ack_handle) before the handler returns `Outcome::Defer`.
+/// Settles one deferred frame later, from any thread. Made by
+/// [`Delivery::ack_handle`](crate::Delivery::ack_handle) before the handler returns
+/// `Outcome::Defer`.
 ///
 /// # Examples
 ///
