@@ -102,7 +102,7 @@ pub(crate) fn run(args: LogArgs) -> ExitCode {
         LogCommand::Ls { dir } => ls(&dir),
         LogCommand::Verify { dir } => verify(&dir),
         LogCommand::Dump { dir, from, json } => {
-            each_partition(&dir, |p, d| dump(p, d, Start::Offset(from), json))
+            each_partition(&dir, "dump", |p, d| dump(p, d, Start::Offset(from), json))
         }
         LogCommand::Replay {
             dir,
@@ -110,7 +110,7 @@ pub(crate) fn run(args: LogArgs) -> ExitCode {
             from_time,
         } => {
             let start = from_time.map_or(Start::Offset(from), Start::Time);
-            each_partition(&dir, |p, d| replay(p, d, start))
+            each_partition(&dir, "replay", |p, d| replay(p, d, start))
         }
     };
     match result {
@@ -268,15 +268,25 @@ fn partitions(dir: &Path) -> Result<Vec<Partition>, CliError> {
     Ok(all)
 }
 
-/// Runs `command` on each partition, stopping at the first error.
-fn each_partition<F>(dir: &Path, mut command: F) -> Result<ExitCode, CliError>
+/// Runs `command` (named `name` in messages) on each partition; a damaged partition is
+/// reported and skipped, and the exit code says so.
+fn each_partition<F>(dir: &Path, name: &str, mut command: F) -> Result<ExitCode, CliError>
 where
     F: FnMut(Option<u32>, &Path) -> Result<(), CliError>,
 {
+    // A damaged partition is reported and skipped; the others are still read.
+    let mut bad = 0;
     for (partition, dir) in partitions(dir)? {
-        command(partition, &dir)?;
+        match command(partition, &dir) {
+            Ok(()) => {}
+            Err(error @ (CliError::BrokenPipe | CliError::Stdout(_))) => return Err(error),
+            Err(error) => {
+                eprintln!("agentlane log: {}: {error}", dir.display());
+                bad += 1;
+            }
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(finish(name, bad))
 }
 
 /// The exit code for a command that found `bad` damaged items; says so on stderr.
