@@ -10,13 +10,9 @@ use std::time::Duration;
 use agentlane::{Agent, Context, Delivery, Outcome, RuntimeBuilder, TopicConfig};
 use common::counting::{Counting, LIVE, PEAK};
 use common::{numbered, wait_for};
-use parking_lot::Mutex;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// The tests share the counters, so they run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Sleeps on each frame, so a publisher outruns it about ten to one.
 struct Slow(Arc<AtomicU64>);
@@ -31,7 +27,6 @@ impl Agent for Slow {
 
 #[test]
 fn memory_stays_bounded_while_a_publisher_outruns_a_slow_agent() {
-    let _serial = SERIAL.lock();
     let count = Arc::new(AtomicU64::new(0));
     let mut builder = RuntimeBuilder::new();
     let topic = builder.topic(

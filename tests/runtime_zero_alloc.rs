@@ -13,13 +13,9 @@ use agentlane::{
 };
 use common::counting::{Counting, ALLOCATIONS};
 use common::{id_of, numbered};
-use parking_lot::Mutex;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// The tests share the counters, so they run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Reads each frame's payload in place and counts it.
 struct Reading(Arc<AtomicU64>);
@@ -35,7 +31,6 @@ impl Agent for Reading {
 
 #[test]
 fn publish_deliver_and_ack_allocate_nothing_per_frame() {
-    let _serial = SERIAL.lock();
     let count = Arc::new(AtomicU64::new(0));
     let mut builder = RuntimeBuilder::new();
     let topic = builder.topic("hot", TopicConfig::new(1).max_in_flight(256));

@@ -59,6 +59,30 @@ pub fn set_offset(bytes: &mut [u8], offset: u64) -> Result<(), FrameError> {
     write(bytes, "offset", OFFSET_AT, &offset.to_le_bytes())
 }
 
+/// Sets the envelope's `partition` and `offset` together, finding the root struct once:
+/// what every publish writes into its frame.
+///
+/// # Errors
+///
+/// As [`set_partition`]; `bytes` is unchanged on error.
+pub fn set_position(bytes: &mut [u8], partition: u32, offset: u64) -> Result<(), FrameError> {
+    let root = table::root_data(bytes)?;
+    let end = OFFSET_AT + 8;
+    if end > root.len {
+        return Err(FrameError::FieldOutsideData {
+            field: "offset",
+            data_bytes: root.len,
+        });
+    }
+
+    let data = bytes
+        .get_mut(root.start..root.start + end)
+        .ok_or(FrameError::BadRoot)?;
+    data[PARTITION_AT..PARTITION_AT + 4].copy_from_slice(&partition.to_le_bytes());
+    data[OFFSET_AT..end].copy_from_slice(&offset.to_le_bytes());
+    Ok(())
+}
+
 /// Sets the envelope's `attempt`.
 ///
 /// # Errors

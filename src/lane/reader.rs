@@ -231,7 +231,7 @@ impl LaneReader {
     }
 
     /// Frames taken and not yet released.
-    #[allow(dead_code)] // NB: lane API for metrics and tests.
+    #[cfg(test)]
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight
     }
@@ -243,9 +243,9 @@ impl LaneReader {
     }
 
     /// Frames DropOldest removed from this subscription before it took them (snapshot).
-    #[allow(dead_code)] // NB: lane API for metrics and tests.
+    #[cfg(test)]
     pub(crate) fn dropped(&self) -> u64 {
-        self.cursor().dropped.load(Ordering::Relaxed)
+        self.ring.dropped(self.subscription)
     }
 
     /// Whether the ring is closed and this subscription took every frame that was or can
@@ -264,18 +264,6 @@ impl LaneReader {
         let tail = self.ring.tail.load(Ordering::Acquire);
         let capacity = self.ring.capacity() as u64;
         free + claimed == capacity + tail && self.cursor().read.load(Ordering::Acquire) >= claimed
-    }
-
-    /// The ring read.
-    #[allow(dead_code)] // NB: lane API for metrics and tests.
-    pub(crate) fn ring(&self) -> &Arc<PartitionRing> {
-        &self.ring
-    }
-
-    /// The subscription read.
-    #[allow(dead_code)] // NB: lane API for metrics and tests.
-    pub(crate) fn subscription(&self) -> usize {
-        self.subscription
     }
 
     /// The shared cursors of this subscription.

@@ -16,12 +16,9 @@ pub(crate) struct Clock {
 impl Clock {
     /// A clock anchored at the current wall-clock time.
     pub(crate) fn new() -> Self {
-        let since_epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
         Self {
             start: Instant::now(),
-            start_epoch_ns: since_epoch.as_nanos() as u64,
+            start_epoch_ns: wall_ns(),
         }
     }
 
@@ -29,6 +26,14 @@ impl Clock {
     pub(crate) fn now_ns(&self) -> u64 {
         self.start_epoch_ns + self.start.elapsed().as_nanos() as u64
     }
+}
+
+/// Nanoseconds since the Unix epoch from the system clock (0 before the epoch).
+pub(crate) fn wall_ns() -> u64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    since_epoch.as_nanos() as u64
 }
 
 /// The instant `after` from now, or about a century from now when that overflows

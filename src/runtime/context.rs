@@ -1,13 +1,11 @@
 //! `Context`: what an agent can do from inside a handler (publish, read the clock, keep
 //! state).
 
-use std::time::Instant;
-
 use crate::frame::{FrameEncoder, FrameError, FrameHeader};
 use crate::runtime::publish::{publish_bytes, PublishError, Wait};
 use crate::runtime::shared::{Shared, StateStore};
 use crate::runtime::stats::AgentStats;
-use crate::topic::{key_hash, BackPressure, TopicId};
+use crate::topic::{key_hash, Topic, TopicId};
 
 /// Why a publish from inside a handler did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +22,38 @@ pub enum EmitError {
         /// Why it was not published.
         error: PublishError<()>,
     },
+}
+
+/// Publishes encoded `bytes` from agent `agent`, counting them; names the edge (agent and
+/// topic) in a warning when a blocking publish ran out its deadline.
+fn send(
+    topic: &Topic,
+    stats: &AgentStats,
+    agent: &str,
+    hash: u64,
+    bytes: &[u8],
+    wait: Wait,
+) -> Result<u64, EmitError> {
+    match publish_bytes(topic, hash, bytes, wait) {
+        Ok(offset) => {
+            AgentStats::bump(&stats.published);
+            Ok(offset)
+        }
+        Err(error) => {
+            if matches!(error, PublishError::Timeout(())) {
+                tracing::warn!(
+                    agent,
+                    topic = %topic.name,
+                    waited_ms = topic.config.block_timeout.as_millis() as u64,
+                    "publish from a handler timed out: the lane stayed full (a cycle or a stalled consumer)"
+                );
+            }
+            Err(EmitError::Publish {
+                topic: topic.name.clone(),
+                error,
+            })
+        }
+    }
 }
 
 /// An agent's view of the runtime while it handles a frame or is polled.
@@ -91,16 +121,14 @@ impl Context<'_> {
         bytes: &[u8],
     ) -> Result<u64, EmitError> {
         let target = self.shared.topic(topic);
-        match publish_bytes(target, key_hash(key), bytes, Wait::Policy) {
-            Ok(offset) => {
-                AgentStats::bump(&self.stats.published);
-                Ok(offset)
-            }
-            Err(error) => Err(EmitError::Publish {
-                topic: target.name.clone(),
-                error,
-            }),
-        }
+        send(
+            target,
+            self.stats,
+            self.agent,
+            key_hash(key),
+            bytes,
+            Wait::Policy,
+        )
     }
 
     fn emit<F>(&mut self, id: TopicId, key: &[u8], payload: F, wait: Wait) -> Result<u64, EmitError>
@@ -121,30 +149,7 @@ impl Context<'_> {
         };
         let bytes = self.encoder.encode(&header, payload)?;
 
-        // Publish, naming the edge if it stayed full past the deadline.
-        let started = Instant::now();
-        match publish_bytes(topic, hash, bytes, wait) {
-            Ok(offset) => {
-                AgentStats::bump(&self.stats.published);
-                Ok(offset)
-            }
-            Err(error) => {
-                if matches!(error, PublishError::Timeout(()))
-                    && topic.config.back_pressure == BackPressure::Block
-                {
-                    tracing::warn!(
-                        agent = self.agent,
-                        topic = %topic.name,
-                        waited_ms = started.elapsed().as_millis() as u64,
-                        "publish from a handler timed out: the lane stayed full (a cycle or a stalled consumer)"
-                    );
-                }
-                Err(EmitError::Publish {
-                    topic: topic.name.clone(),
-                    error,
-                })
-            }
-        }
+        send(topic, self.stats, self.agent, hash, bytes, wait)
     }
 
     /// Nanoseconds since the Unix epoch, from the runtime's monotonic clock; in

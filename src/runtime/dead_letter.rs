@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use crate::frame::envelope_capnp::dead_letter;
-use crate::frame::{FrameEncoder, FrameHeader};
+use crate::frame::{FrameEncoder, FrameHeader, FrameRef};
 use crate::runtime::publish::{publish_bytes, Wait};
 use crate::runtime::shared::Shared;
 use crate::topic::key_hash;
@@ -55,6 +55,15 @@ pub(crate) struct Letter<'a> {
     pub(crate) detail: &'a str,
     /// The original frame bytes, as they sat in the lane.
     pub(crate) frame: &'a [u8],
+}
+
+/// The key of the frame in `bytes`, or empty when it does not decode: a dead letter keeps
+/// the original key when it can.
+pub(crate) fn key_of(bytes: &[u8]) -> &[u8] {
+    FrameRef::decode(bytes)
+        .ok()
+        .and_then(|f| f.key().ok())
+        .unwrap_or(&[])
 }
 
 /// Makes every dead letter published so far durable, when the dead-letter topic is (so the

@@ -94,8 +94,7 @@ impl DurablePartition {
         let offset = writer.log.next_offset();
         let Writer { log, scratch } = &mut *writer;
         let frame = fill(scratch, bytes);
-        let _ =
-            patch::set_partition(frame, partition).and_then(|()| patch::set_offset(frame, offset));
+        let _ = patch::set_position(frame, partition, offset);
         let timestamp = FrameRef::decode(frame)
             .map(|f| f.publish_time_ns())
             .unwrap_or(now_ns);

@@ -612,10 +612,7 @@ impl Member {
     ) {
         let lane = &mut self.lanes[index];
         let bytes = lane.reader.bytes(offset).unwrap_or_default();
-        let key = FrameRef::decode(bytes)
-            .ok()
-            .and_then(|f| f.key().ok())
-            .unwrap_or(&[]);
+        let key = dead_letter::key_of(bytes);
         let letter = Letter {
             topic: &shared.topic(lane.topic).name,
             partition: lane.partition,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::frame::{patch, Frame, FrameEncoder, FrameError, FrameHeader};
 use crate::lane::{PartitionRing, Reservation, ReserveError};
 use crate::log::{LogError, SyncPolicy};
-use crate::runtime::clock::deadline_in;
+use crate::runtime::clock::{deadline_in, wall_ns};
 use crate::runtime::shared::Shared;
 use crate::topic::{BackPressure, Topic, TopicId};
 
@@ -112,7 +112,7 @@ pub(crate) fn publish_bytes(
     // A durable topic writes ahead to the log, under its partition's writer lock.
     if let Some(durable) = &topic.durable {
         let log = &durable.partitions[partition as usize];
-        return match log.publish(ring, partition, bytes, now_ns(), reserve_credit)? {
+        return match log.publish(ring, partition, bytes, wall_ns(), reserve_credit)? {
             Ok(offset) => Ok(offset),
             Err(error) => Err(PublishError::Log {
                 frame: (),
@@ -124,22 +124,13 @@ pub(crate) fn publish_bytes(
     Ok(commit(reservation, partition, bytes))
 }
 
-/// Wall-clock nanoseconds, for the log record of a frame whose envelope does not decode.
-fn now_ns() -> u64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    since.as_nanos() as u64
-}
-
 /// Copies `bytes` into the reserved slot and stamps it with its partition and offset.
 fn commit(reservation: Reservation<'_>, partition: u32, bytes: &[u8]) -> u64 {
     // NB: a validated `Frame` or a `FrameEncoder`'s output always patches; raw bytes from
     // `Context::publish_bytes` may not, and travel as they are: their consumer cannot
     // decode them either, and dead-letters them with reason `decode`.
     reservation.commit(bytes, |slot, offset| {
-        let _ =
-            patch::set_partition(slot, partition).and_then(|()| patch::set_offset(slot, offset));
+        let _ = patch::set_position(slot, partition, offset);
     })
 }
 

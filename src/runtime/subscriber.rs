@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use event_listener::{Event, Listener};
 
-use crate::frame::{Frame, FrameEncoder, FrameRef};
+use crate::frame::{Frame, FrameEncoder};
 use crate::lane::LaneReader;
 use crate::runtime::clock::deadline_in;
 use crate::runtime::dead_letter::{self, DeadLetterReason, Letter};
@@ -177,10 +177,7 @@ impl Subscriber {
             }
             Err(error) => {
                 let topic = self.shared.topic(self.topic);
-                let key = FrameRef::decode(bytes)
-                    .ok()
-                    .and_then(|f| f.key().ok())
-                    .unwrap_or(&[]);
+                let key = dead_letter::key_of(bytes);
                 let detail = error.to_string();
                 let letter = Letter {
                     topic: &topic.name,

@@ -289,23 +289,27 @@ impl Agent for Aggregator {
         let now = ctx.now();
         let latency_us = now.saturating_sub(score.get_posted_ns()) / 1_000;
         let (rating, compound) = (score.get_rating(), score.get_compound());
-        let fields = [
-            score.get_id(),
-            compound.to_bits(),
-            score.get_neg().to_bits(),
-            score.get_neu().to_bits(),
-            score.get_pos().to_bits(),
-        ];
         self.tally.add_once(
             key,
             rating,
             compound,
-            score_hash(&fields),
+            score_digest(&score),
             Some(latency_us),
             now,
         );
         Outcome::Ack
     }
+}
+
+/// The digest term of one score: the hash of its post id and its scores.
+pub(crate) fn score_digest(score: &score::Reader<'_>) -> u64 {
+    score_hash(&[
+        score.get_id(),
+        score.get_compound().to_bits(),
+        score.get_neg().to_bits(),
+        score.get_neu().to_bits(),
+        score.get_pos().to_bits(),
+    ])
 }
 
 /// The hash of one score for the digest: FNV-1a over the post id and the score's fields

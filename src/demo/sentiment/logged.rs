@@ -30,7 +30,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::demo::sentiment::agents::{score_hash, Tally};
+use crate::demo::sentiment::agents::{score_digest, Tally};
 use crate::demo::sentiment::DemoError;
 use crate::frame::envelope_capnp::dead_letter;
 use crate::frame::sentiment_capnp::score;
@@ -108,18 +108,11 @@ pub(crate) fn preload_tally(dir: &Path, partitions: u32, tally: &Tally) -> Resul
             let (Ok(key), Ok(score)) = (frame.key(), frame.payload::<score::Owned>()) else {
                 return;
             };
-            let fields = [
-                score.get_id(),
-                score.get_compound().to_bits(),
-                score.get_neg().to_bits(),
-                score.get_neu().to_bits(),
-                score.get_pos().to_bits(),
-            ];
             tally.add_once(
                 key,
                 score.get_rating(),
                 score.get_compound(),
-                score_hash(&fields),
+                score_digest(&score),
                 None,
                 0,
             );

@@ -310,13 +310,8 @@ pub fn run(options: &SentimentOptions) -> Result<SentimentReport, DemoError> {
         if processed + dead_lettered >= input {
             break;
         }
-        match dead.recv_timeout(Duration::from_millis(5)) {
-            Ok(frame) => {
-                let id = logged::dead_letter_id(frame.as_bytes());
-                dead_seen.insert(id.unwrap_or_else(|| ("?".into(), 0, dead_seen.len() as u64)));
-            }
-            Err(RecvError::Closed) => break,
-            Err(_) => {}
+        if read_dead_letter(&mut dead, &mut dead_seen) == Err(RecvError::Closed) {
+            break;
         }
 
         // Stop on a failure, an interrupt, or a stall.
@@ -391,6 +386,18 @@ fn job_of(options: &SentimentOptions) -> Result<serde_json::Value, DemoError> {
     }))
 }
 
+/// Waits a few milliseconds for a dead letter and counts it once, by its original topic,
+/// partition and offset (a letter without them counts on its own).
+fn read_dead_letter(
+    dead: &mut crate::runtime::Subscriber,
+    seen: &mut HashSet<(String, u32, u64)>,
+) -> Result<(), RecvError> {
+    let frame = dead.recv_timeout(Duration::from_millis(5))?;
+    let id = logged::dead_letter_id(frame.as_bytes());
+    seen.insert(id.unwrap_or_else(|| ("?".into(), 0, seen.len() as u64)));
+    Ok(())
+}
+
 /// Shuts the runtime down while still reading dead letters, so those in flight settle
 /// (and count) instead of holding the shutdown to its deadline.
 fn shutdown_reading(
@@ -399,16 +406,11 @@ fn shutdown_reading(
     seen: &mut HashSet<(String, u32, u64)>,
 ) -> ShutdownReport {
     std::thread::scope(|scope| {
-        let reader = scope.spawn(|| loop {
-            match dead.recv_timeout(Duration::from_millis(5)) {
-                Ok(frame) => {
-                    let id = logged::dead_letter_id(frame.as_bytes());
-                    seen.insert(id.unwrap_or_else(|| ("?".into(), 0, seen.len() as u64)));
-                }
-                Err(RecvError::Closed) => break,
-                Err(_) => {}
-            }
-        });
+        let reader = scope.spawn(
+            || {
+                while read_dead_letter(dead, seen) != Err(RecvError::Closed) {}
+            },
+        );
         let report = runtime.shutdown(Duration::from_secs(5));
         let _ = reader.join();
         report
